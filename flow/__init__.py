@@ -1,0 +1,4 @@
+"""Pure-torch optical flow, warping, occlusion and temporal metrics.
+
+Nothing in this package imports ComfyUI.
+"""

@@ -18,19 +18,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS_DIR))
 
-from support.comfy_location import find_comfyui  # noqa: E402
+from support.comfy_location import find_comfyui, prepare_inprocess_comfyui  # noqa: E402
 
 COMFYUI_ROOT, TIER2_SKIP_REASON = find_comfyui(REPO_ROOT)
 if COMFYUI_ROOT is not None and str(COMFYUI_ROOT) not in sys.path:
     # Tier 2 imports ComfyUI's own modules (comfy, folder_paths, nodes) in-process.
     sys.path.append(str(COMFYUI_ROOT))
-    import torch
-    from comfy.cli_args import args as comfy_cli_args
-
-    # In-process tier-2 tests get the same device choice as `main.py --cpu` on a machine
-    # without a GPU; ComfyUI reads these parsed arguments when comfy.model_management loads.
-    if not torch.cuda.is_available():
-        comfy_cli_args.cpu = True
+    COMFYUI_ROOT, TIER2_SKIP_REASON = prepare_inprocess_comfyui(COMFYUI_ROOT)
 
 
 def _import_pack():

@@ -19,3 +19,25 @@ def find_comfyui(repo_root: Path):
     if parent.name == "custom_nodes" and _looks_like_comfyui(parent.parent):
         return parent.parent, None
     return None, "COMFYUI_PATH is not set and the pack is not inside ComfyUI/custom_nodes/"
+
+
+def prepare_inprocess_comfyui(comfyui_root: Path):
+    """Make ComfyUI importable in this test process; ``(root, None)`` or ``(None, reason)``.
+
+    In-process tier-2 tests get the device choice of ``main.py --cpu`` on a machine without
+    a GPU: ComfyUI reads its parsed arguments when ``comfy.model_management`` is imported.
+    """
+    try:
+        import torch
+        from comfy.cli_args import args as comfy_cli_args
+
+        if not torch.cuda.is_available():
+            comfy_cli_args.cpu = True
+        import comfy.model_base  # noqa: F401  (fails early when ComfyUI's requirements are missing)
+    except Exception as exc:  # any import failure means this Python cannot drive that ComfyUI
+        first_line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        return None, (
+            f"COMFYUI_PATH={comfyui_root} is set but this Python cannot import ComfyUI ({first_line}); "
+            "run `bash scripts/test.sh`, which installs ComfyUI's requirements"
+        )
+    return comfyui_root, None

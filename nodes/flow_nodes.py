@@ -1,4 +1,207 @@
-"""(placeholder: nodes of this area are added by their issue)"""
+"""Optical flow and FlowWarp nodes: thin adapters over ``flow/``."""
+from __future__ import annotations
 
-NODE_CLASS_MAPPINGS = {}
-NODE_DISPLAY_NAME_MAPPINGS = {}
+import torch
+
+from ..flow.estimate import PRESETS
+from ..flow.keyframe_warp import WarpSettings, check_keyframes, parse_keyframe_indices, warp_keyframes
+from ..flow.sequence import FLOW_SOCKET_TYPE, FlowSequence, compute_flow_sequence
+from .common import category, comfy_progress_bar, throw_if_interrupted
+
+FLOW_MODEL_FOLDER = "optical_flow"
+RESOLUTIONS = ("preset default", "full", "half")
+SIZE_MISMATCH = ("error", "resize keyframes")
+FLOW_MODEL_SOCKET_TYPE = "SF_FLOW_MODEL"
+
+
+def register_flow_model_folder():
+    """Add ``models/optical_flow`` to ComfyUI's model folders (extending any paths the user already
+    configured for that name, e.g. in extra_model_paths.yaml); returns the folder_paths module, or
+    None outside ComfyUI."""
+    try:
+        import folder_paths
+    except ImportError:
+        return None
+    import os
+
+    from ..flow.raft import RAFT_EXTENSIONS
+
+    folder_paths.add_model_folder_path(FLOW_MODEL_FOLDER, os.path.join(folder_paths.models_dir, FLOW_MODEL_FOLDER))
+    _paths, extensions = folder_paths.folder_names_and_paths[FLOW_MODEL_FOLDER]
+    if isinstance(extensions, set):
+        extensions.update(RAFT_EXTENSIONS)
+    return folder_paths
+
+
+def _half_resolution(choice: str):
+    if choice not in RESOLUTIONS:
+        raise ValueError(f"resolution {choice!r} is not one of {', '.join(RESOLUTIONS)}")
+    return {"preset default": None, "full": False, "half": True}[choice]
+
+
+def _compute_device() -> torch.device:
+    """ComfyUI's compute device (GPU when there is one), CPU outside ComfyUI."""
+    try:
+        import comfy.model_management
+    except ImportError:
+        return torch.device("cpu")
+    return comfy.model_management.get_torch_device()
+
+
+def _progress_callback(total: int):
+    bar = comfy_progress_bar(total)
+
+    def report(done: int, _total: int) -> None:
+        bar.update_absolute(done, total)
+        throw_if_interrupted()
+
+    return report
+
+
+def _estimator_settings():
+    return {
+        "preset": (list(PRESETS), {"default": "balanced", "tooltip": "Embedded TV-L1 estimator: fast (half resolution, fewer iterations), balanced, or quality (more warps, 5x5 median)."}),
+        "resolution": (list(RESOLUTIONS), {"default": "preset default", "tooltip": "Estimate flow at full or half resolution (half is about 4x faster with softer motion edges). 'preset default' = half for fast, full otherwise."}),
+        "max_motion": ("INT", {"default": 48, "min": 2, "max": 2048, "step": 1, "tooltip": "Largest displacement in pixels the estimator must find; with the image size it sets the pyramid depth. Raise it for fast motion or keyframes far apart."}),
+    }
+
+
+class SteadyFrameOpticalFlow:
+    """Compute optical flow once for a clip so that FlowWarp and Deflicker can share it."""
+
+    DESCRIPTION = (
+        "Estimates forward and backward optical flow between every pair of consecutive frames with the embedded "
+        "TV-L1 estimator (no model download) or a RAFT model. Connect the flow output to FlowWarp or Deflicker to "
+        "compute it only once."
+    )
+    CATEGORY = category("flow")
+    FUNCTION = "compute"
+    RETURN_TYPES = (FLOW_SOCKET_TYPE,)
+    RETURN_NAMES = ("flow",)
+    OUTPUT_TOOLTIPS = ("Forward and backward flow between consecutive frames (about 8 MB per frame at 512x512).",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {"frames": ("IMAGE", {"tooltip": "The source video frames."}), **_estimator_settings()},
+            "optional": {
+                "flow_model": (FLOW_MODEL_SOCKET_TYPE, {"tooltip": "Optional learned estimator from Load Optical Flow Model; replaces TV-L1."}),
+            },
+        }
+
+    def compute(self, frames, preset, resolution, max_motion, flow_model=None):
+        if frames.shape[0] < 2:
+            raise ValueError(f"Optical Flow needs at least 2 frames, got {frames.shape[0]}")
+        total = frames.shape[0] - 1
+        throw_if_interrupted()
+        sequence = compute_flow_sequence(
+            frames, preset=preset, progress=_progress_callback(total), half_resolution=_half_resolution(resolution),
+            max_motion=float(max_motion), estimator=flow_model, device=_compute_device(),
+        )
+        return (sequence,)
+
+
+class SteadyFrameFlowWarp:
+    """Propagate stylised keyframes along the source video's flow; mask what cannot be carried."""
+
+    DESCRIPTION = (
+        "Carries stylised keyframes to the other frames along the optical flow of the source video. Each frame is "
+        "warped once from its previous and next keyframe and the two are blended; keyframes come out unchanged at "
+        "their indices. The mask is 1 where neither keyframe can explain the pixel (disocclusions, frame edges): "
+        "inpaint there."
+    )
+    CATEGORY = category("flow")
+    FUNCTION = "warp"
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("images", "mask")
+    OUTPUT_TOOLTIPS = (
+        "One frame per source frame: the keyframes at their indices, warped keyframes elsewhere.",
+        "1 where the warped result is unreliable and should be inpainted (dilated); 0 on keyframes.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "frames": ("IMAGE", {"tooltip": "The source video (F frames); flow is measured on these."}),
+                "keyframes": ("IMAGE", {"tooltip": "K stylised keyframes, one per index in keyframe_indices."}),
+                "keyframe_indices": ("STRING", {"default": "0", "multiline": False, "tooltip": "Source frame index of each keyframe, comma-separated, e.g. \"0, 12, 24\". Negative counts from the end (-1 = last frame)."}),
+                **_estimator_settings(),
+                "mask_dilation": ("INT", {"default": 4, "min": 0, "max": 256, "step": 1, "tooltip": "Grow the unreliable mask by this many pixels so inpainting covers the seams."}),
+                "consistency_tolerance": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 20.0, "step": 0.05, "tooltip": "Forward-backward check: pixels whose round trip misses by more than this many pixels (plus 1% of the motion) are unreliable."}),
+                "color_tolerance": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Photometric check on the source frames: mean colour difference (0..1) above which a warped pixel is unreliable. 1 = off."}),
+                "interpolation": (["bicubic", "bilinear"], {"default": "bicubic", "tooltip": "How keyframes are sampled; bicubic keeps more detail."}),
+                "on_size_mismatch": (list(SIZE_MISMATCH), {"default": "error", "tooltip": "Keyframes of another size than the frames: stop with an error, or resize the keyframes to the frames' size."}),
+            },
+            "optional": {
+                "flow": (FLOW_SOCKET_TYPE, {"tooltip": "Precomputed flow of these frames (Optical Flow node). Without it, flow is estimated directly between each frame and its keyframes."}),
+                "flow_model": (FLOW_MODEL_SOCKET_TYPE, {"tooltip": "Optional learned estimator (direct mode only)."}),
+            },
+        }
+
+    def warp(self, frames, keyframes, keyframe_indices, preset, resolution, max_motion, mask_dilation,
+             consistency_tolerance, color_tolerance, interpolation, on_size_mismatch, flow=None, flow_model=None):
+        if on_size_mismatch not in SIZE_MISMATCH:
+            raise ValueError(f"on_size_mismatch {on_size_mismatch!r} is not one of {', '.join(SIZE_MISMATCH)}")
+        indices = parse_keyframe_indices(keyframe_indices, frames.shape[0])
+        keyframes = check_keyframes(frames, keyframes, indices, resize=on_size_mismatch == "resize keyframes")
+        if flow is not None and not isinstance(flow, FlowSequence):
+            raise ValueError(f"the flow input must come from the Optical Flow node (SF_FLOW), got {type(flow).__name__}")
+        settings = WarpSettings(
+            preset=preset, half_resolution=_half_resolution(resolution), max_motion=float(max_motion),
+            fb_beta=float(consistency_tolerance), photometric_threshold=None if color_tolerance >= 1.0 else float(color_tolerance),
+            mask_dilation=int(mask_dilation), interpolation=interpolation,
+        )
+        throw_if_interrupted()
+        images, masks = warp_keyframes(frames, keyframes, indices, settings, flow=flow, device=_compute_device(),
+                                       estimator=flow_model, progress=_progress_callback(frames.shape[0]))
+        return (images, masks)
+
+
+class SteadyFrameLoadFlowModel:
+    """Load RAFT weights the user placed in models/optical_flow."""
+
+    DESCRIPTION = (
+        "Loads a RAFT-large optical-flow model from ComfyUI's models/optical_flow folder (torchvision raft_large "
+        "weights or the original raft-things / raft-sintel checkpoints; nothing is downloaded). Connect it to "
+        "Optical Flow or Flow Warp to use it instead of the embedded TV-L1 estimator."
+    )
+    CATEGORY = category("flow")
+    FUNCTION = "load"
+    RETURN_TYPES = (FLOW_MODEL_SOCKET_TYPE,)
+    RETURN_NAMES = ("flow_model",)
+    OUTPUT_TOOLTIPS = ("A learned flow estimator for the Optical Flow and Flow Warp nodes.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        folder_paths = register_flow_model_folder()
+        names = folder_paths.get_filename_list(FLOW_MODEL_FOLDER) if folder_paths is not None else []
+        return {
+            "required": {
+                "model_name": (names, {"tooltip": "A RAFT-large weights file (.pth or .safetensors) in models/optical_flow."}),
+                "iterations": ("INT", {"default": 12, "min": 1, "max": 64, "step": 1, "tooltip": "Refinement iterations; 12 is RAFT's default, more is slower and slightly sharper."}),
+            }
+        }
+
+    def load(self, model_name, iterations):
+        from ..flow.raft import RaftEstimator, load_raft
+
+        folder_paths = register_flow_model_folder()
+        if folder_paths is None:
+            raise RuntimeError("Load Optical Flow Model needs ComfyUI's folder_paths (it runs inside ComfyUI)")
+        path = folder_paths.get_full_path(FLOW_MODEL_FOLDER, model_name)
+        if path is None:
+            raise ValueError(f"optical-flow model {model_name!r} was not found in {', '.join(folder_paths.get_folder_paths(FLOW_MODEL_FOLDER))}")
+        return (RaftEstimator(load_raft(path, device=_compute_device()), iterations=iterations, name=model_name),)
+
+
+NODE_CLASS_MAPPINGS = {
+    "SteadyFrameOpticalFlow": SteadyFrameOpticalFlow,
+    "SteadyFrameLoadFlowModel": SteadyFrameLoadFlowModel,
+    "SteadyFrameFlowWarp": SteadyFrameFlowWarp,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "SteadyFrameOpticalFlow": "Optical Flow",
+    "SteadyFrameFlowWarp": "Flow Warp Keyframes",
+    "SteadyFrameLoadFlowModel": "Load Optical Flow Model",
+}

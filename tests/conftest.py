@@ -16,14 +16,28 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = Path(__file__).resolve().parent
+
+
+def _is_repo_root(entry: str) -> bool:
+    try:
+        return Path(entry or ".").resolve() == REPO_ROOT
+    except OSError:
+        return False
+
+
+# The pack is imported as the package ``steadyframe`` (below), never through the repository root:
+# `python -m pytest` puts the working directory on sys.path, where the pack's own ``nodes/``
+# would shadow ComfyUI's ``nodes.py`` in tier 2.
+sys.path[:] = [entry for entry in sys.path if not _is_repo_root(entry)]
 sys.path.insert(0, str(TESTS_DIR))
 
 from support.comfy_location import find_comfyui, prepare_inprocess_comfyui  # noqa: E402
 
 COMFYUI_ROOT, TIER2_SKIP_REASON = find_comfyui(REPO_ROOT)
 if COMFYUI_ROOT is not None and str(COMFYUI_ROOT) not in sys.path:
-    # Tier 2 imports ComfyUI's own modules (comfy, folder_paths, nodes) in-process.
-    sys.path.append(str(COMFYUI_ROOT))
+    # Tier 2 imports ComfyUI's own modules (comfy, folder_paths, nodes) in-process, ahead of
+    # site-packages as when ComfyUI's main.py runs.
+    sys.path.insert(1, str(COMFYUI_ROOT))
     COMFYUI_ROOT, TIER2_SKIP_REASON = prepare_inprocess_comfyui(COMFYUI_ROOT)
 
 

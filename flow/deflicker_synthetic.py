@@ -1,0 +1,88 @@
+"""Synthetic flicker clips with exact ground truth, for tests and benchmarks/deflicker.py.
+
+A clean clip is a window sliding over a procedural colour texture by a whole number of pixels per
+frame, so its exact flow is known and warping it is exact (E_warp of the clean clip is 0, not a
+resampling floor). Flicker is injected on top: per-frame gain, offset and per-channel tint, a
+smooth spatial gain field per frame, and "boiling" texture (independent band-limited noise per
+frame). The clean clip is the ground truth a deflicker should get back to.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class SyntheticClip:
+    """clean: (F, H, W, 3) float 0..1; forward/backward: (F-1, 2, H, W) exact flows
+    (forward[i] = flow(i -> i+1), backward[i] = flow(i+1 -> i)); height, width: frame size.
+    ``forward``/``backward``/``height``/``width`` make it usable wherever a FlowSequence is."""
+
+    clean: torch.Tensor
+    forward: torch.Tensor
+    backward: torch.Tensor
+    height: int
+    width: int
+
+
+def procedural_texture(height: int, width: int, seed: int = 0, octaves: tuple = (4, 8, 16, 32, 64)) -> torch.Tensor:
+    """Multi-octave colour value noise in about 0.15..0.85. Returns (3, H, W) float32.
+
+    octaves: feature sizes in pixels; each octave's amplitude is 1/1.15 of the previous one.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    texture = torch.zeros(1, 3, height, width)
+    amplitude = 1.0
+    for size in sorted(octaves, reverse=True):
+        grid = torch.rand(1, 3, max(2, height // size + 2), max(2, width // size + 2), generator=generator)
+        texture += amplitude * F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=False)
+        amplitude /= 1.15
+    texture = texture - texture.mean(dim=(2, 3), keepdim=True)
+    texture = texture / texture.abs().amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    base = torch.rand(1, 3, 1, 1, generator=generator) * 0.3 + 0.35
+    return (base + 0.3 * texture).clamp(0.0, 1.0)[0]
+
+
+def moving_clip(frames: int, height: int, width: int, motion: tuple = (2, 1), seed: int = 0) -> SyntheticClip:
+    """A window sliding over a texture by ``motion`` = (dx, dy) whole pixels per frame."""
+    dx, dy = int(motion[0]), int(motion[1])
+    if (dx, dy) != tuple(motion):
+        raise ValueError(f"motion must be whole pixels so the exact flow warps exactly, got {motion}")
+    span_x, span_y = abs(dx) * (frames - 1), abs(dy) * (frames - 1)
+    canvas = procedural_texture(height + span_y, width + span_x, seed)
+    x0 = 0 if dx >= 0 else span_x
+    y0 = 0 if dy >= 0 else span_y
+    clip = torch.stack([
+        canvas[:, y0 + t * dy:y0 + t * dy + height, x0 + t * dx:x0 + t * dx + width] for t in range(frames)
+    ]).permute(0, 2, 3, 1).contiguous()
+    # frame_t(p) = canvas(p + t*v) = frame_{t+1}(p - v): flow(t -> t+1) = -v, flow(t+1 -> t) = +v.
+    velocity = torch.tensor([dx, dy], dtype=torch.float32).view(1, 2, 1, 1)
+    backward = velocity.expand(max(frames - 1, 0), 2, height, width).contiguous()
+    return SyntheticClip(clean=clip, forward=-backward, backward=backward.clone(), height=height, width=width)
+
+
+def inject_flicker(clean: torch.Tensor, gain: float = 0.08, offset: float = 0.02, tint: float = 0.02,
+                   gain_field: float = 0.0, boiling: float = 0.0, seed: int = 1) -> torch.Tensor:
+    """Flicker a clean clip. clean: (F, H, W, 3) float 0..1 -> new tensor, clamped to 0..1.
+
+    Per frame t (N = standard normal draws): ``x * (1 + gain*N) * (1 + tint*N_c) + offset*N``,
+    times a smooth gain field ``1 + gain_field*N`` on a 4x4 grid (bicubic-upsampled) when
+    ``gain_field`` > 0, plus independent half-resolution noise of std ``boiling`` when > 0.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    count, height, width, _ = clean.shape
+    frame_gain = 1.0 + gain * torch.randn(count, 1, 1, 1, generator=generator)
+    channel_tint = 1.0 + tint * torch.randn(count, 1, 1, 3, generator=generator)
+    frame_offset = offset * torch.randn(count, 1, 1, 1, generator=generator)
+    out = clean * frame_gain * channel_tint + frame_offset
+    if gain_field > 0:
+        grid = 1.0 + gain_field * torch.randn(count, 1, 4, 4, generator=generator)
+        field = F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=True)
+        out = out * field.permute(0, 2, 3, 1)
+    if boiling > 0:
+        noise = boiling * torch.randn(count, 3, max(1, height // 2), max(1, width // 2), generator=generator)
+        noise = F.interpolate(noise, size=(height, width), mode="bilinear", align_corners=False)
+        out = out + noise.permute(0, 2, 3, 1)
+    return out.clamp(0.0, 1.0)

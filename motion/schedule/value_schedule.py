@@ -1,0 +1,204 @@
+"""Value schedules: Deforum/FizzNodes keyframe strings to one float per frame.
+
+``0:(1.0), 10:(0.5), 30:(0.5+0.25*sin(2*pi*t/24))``: a number at a key is interpolated towards
+the next key; an expression that reads ``t`` is evaluated on every frame from its key up to the
+next key (Deforum's rule). Values may also be written without parentheses (``0: 1.0``), in
+quotes (``"0": "1.0"``), or as a single expression for every frame (``0.5+0.5*sin(t/4)``).
+Frames before the first key take its value, frames after the last key the last value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .errors import ScheduleError, SourceText
+from .expressions import Expression, compile_expression
+from .frames import FrameKey, key_points, parse_frame_key, resolve_keys
+from .interpolation import VALUE_INTERPOLATIONS, check_method, ease
+from .scanner import QUOTES, found_snippet as _found, read_quoted, skip_blanks
+
+VALUE_VARIABLES = ("t", "max_f")
+EXPECTED = 'expected "frame: (value)"'
+
+
+@dataclass(frozen=True)
+class ValueKey:
+    key: FrameKey
+    value: Expression
+
+
+@dataclass
+class ValueResult:
+    values: list[float]
+    keyframes: list[int]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ValueSchedule:
+    keys: tuple[ValueKey, ...]
+    source: SourceText
+
+    def evaluate(self, frame_count: int, interpolation: str = "linear") -> ValueResult:
+        """One float per frame ``0..frame_count-1``."""
+        check_method(interpolation, VALUE_INTERPOLATIONS)
+        resolved, warnings = resolve_keys([k.key for k in self.keys], frame_count, self.source)
+        last_frame = frame_count - 1
+        ordered = key_points([k.key for k in self.keys], resolved, self.source, warnings)
+        known: dict[int, float] = {}
+        for i, (frame, number, hold) in enumerate(ordered):
+            value = self.keys[number].value
+            until = ordered[i + 1][0] if i + 1 < len(ordered) else frame_count
+            if "t" in value.names:
+                # Deforum: an expression in t holds the frames up to the next key.
+                for f in range(frame, until):
+                    known[f] = value.evaluate({"t": float(f), "max_f": float(last_frame)}, frame=f)
+                continue
+            number_value = value.evaluate({"t": float(frame), "max_f": float(last_frame)}, frame=frame)
+            known[frame] = number_value
+            if hold:
+                for f in range(frame + 1, until):
+                    known[f] = number_value
+        values = _fill(known, frame_count, interpolation)
+        return ValueResult(values, [frame for frame, _, _ in ordered], warnings)
+
+
+def _fill(known: dict[int, float], frame_count: int, interpolation: str) -> list[float]:
+    frames = sorted(known)
+    values: list[float] = []
+    k = 0
+    for frame in range(frame_count):
+        if frame in known:
+            values.append(known[frame])
+            continue
+        while k + 1 < len(frames) and frames[k + 1] < frame:
+            k += 1
+        before = frames[k] if frames[k] < frame else None
+        after = next((f for f in frames[k:] if f > frame), None)
+        if before is None:
+            values.append(known[after])
+        elif after is None:
+            values.append(known[before])
+        else:
+            weight = ease((frame - before) / (after - before), interpolation)
+            values.append(known[before] + (known[after] - known[before]) * weight)
+    return values
+
+
+def parse_value_schedule(text: str, name: str = "text") -> ValueSchedule:
+    """Parse a value schedule; raises :class:`ScheduleError` with line and column."""
+    source = SourceText(text if text is not None else "", name)
+    body = source.text
+    start = skip_blanks(body, 0)
+    if start >= len(body):
+        raise source.error(0, f'{EXPECTED}: the schedule is empty (write for example "0:(1.0)")')
+    if not _has_top_level_colon(body):
+        expression = compile_expression(body, VALUE_VARIABLES, source=source, index_map=list(range(len(body))))
+        key = parse_frame_key("0", source, [start], allow_expressions=False)
+        return ValueSchedule((ValueKey(key, expression),), source)
+    keys: list[ValueKey] = []
+    i = start
+    while True:
+        while i < len(body) and (body[i].isspace() or body[i] == ","):
+            i += 1
+        if i >= len(body):
+            break
+        key_start = i
+        if body[i] in QUOTES:
+            key_text, key_map, i = read_quoted(source, i)
+            i = skip_blanks(body, i)
+        else:
+            j = i
+            while j < len(body) and body[j] not in ":\n,()" + QUOTES:
+                j += 1
+            key_text, key_map, i = body[i:j], list(range(i, j)), j
+        if i >= len(body) or body[i] != ":":
+            raise source.error(key_start if not key_text.strip() else i,
+                               f"{EXPECTED}, found {_found(source, key_start)}")
+        if not key_text.strip():
+            raise source.error(key_start, f"{EXPECTED}: the frame is empty")
+        key = parse_frame_key(key_text, source, key_map, allow_expressions=True)
+        i = skip_blanks(body, i + 1, newlines=False)
+        expression, i = _read_value(source, i)
+        keys.append(ValueKey(key, expression))
+        after = skip_blanks(body, i, newlines=False)
+        if after < len(body) and body[after] not in ",\n":
+            raise source.error(after, f'expected "," or a new line after the value, found {_found(source, after)}')
+        i = after
+    return ValueSchedule(tuple(keys), source)
+
+
+def _read_value(source: SourceText, i: int) -> tuple[Expression, int]:
+    body = source.text
+    if i >= len(body) or body[i] in ",\n":
+        raise source.error(i, f"{EXPECTED}: expected a value after the colon, found {source.describe(i)}")
+    if body[i] in QUOTES:
+        value, value_map, end = read_quoted(source, i)
+        if not value.strip():
+            raise source.error(i, f"{EXPECTED}: the value in quotes is empty")
+        return compile_expression(value, VALUE_VARIABLES, source=source, index_map=value_map), end
+    if body[i] == "(":
+        close = _matching_paren(source, i)
+        after = skip_blanks(body, close + 1, newlines=False)
+        if after >= len(body) or body[after] in ",\n":
+            inner = body[i + 1:close]
+            if not inner.strip():
+                raise source.error(i, f"{EXPECTED}: the value in parentheses is empty")
+            return compile_expression(inner, VALUE_VARIABLES, source=source,
+                                      index_map=list(range(i + 1, close))), close + 1
+    # A bare expression runs to the next comma or line break outside parentheses.
+    depth = 0
+    j = i
+    while j < len(body):
+        ch = body[j]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                raise source.error(j, "found a ) without a matching (")
+            depth -= 1
+        elif ch in ",\n" and depth == 0:
+            break
+        elif ch == ":" and depth == 0:
+            raise source.error(j, 'found ":" inside a value: expected "," or a new line between keyframes')
+        j += 1
+    if depth:
+        raise source.error(i, "expected a closing ) for the value that starts here")
+    return compile_expression(body[i:j], VALUE_VARIABLES, source=source, index_map=list(range(i, j))), j
+
+
+def _matching_paren(source: SourceText, i: int) -> int:
+    depth = 0
+    for j in range(i, len(source.text)):
+        if source.text[j] == "(":
+            depth += 1
+        elif source.text[j] == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+    raise source.error(i, "expected a closing ) for the value that starts here")
+
+
+def _has_top_level_colon(text: str) -> bool:
+    depth = 0
+    quote = None
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in QUOTES:
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        elif ch == ":" and depth == 0:
+            return True
+    return False
+
+
+def values_at(values: Sequence[float], frame: int) -> float:
+    """The value of ``frame``, wrapping around the schedule like FizzNodes' current_frame."""
+    if not values:
+        raise ScheduleError("the schedule has no frames")
+    return float(values[frame % len(values)])

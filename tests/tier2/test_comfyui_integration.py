@@ -1,0 +1,231 @@
+"""The pack inside a real ComfyUI: its own custom-node loader, its server, its queue (tier 2).
+
+Heavy (starts ComfyUI servers, builds a full SD1.5 checkpoint): on a shared machine run it under
+``flock /tmp/steadyframe-heavy.lock``.
+"""
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import steadyframe
+from steadyframe.runner.convert import to_api
+from steadyframe.runner.overrides import apply_overrides, parse_override
+from steadyframe.runner.server import ManagedServer
+from steadyframe.runner.workflow_file import load_workflow
+from support.workflow_check import structural_problems
+
+pytestmark = pytest.mark.tier2
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
+MAIN_WORKFLOW = REPO / "workflows" / "txt2vid_animatediff.json"
+SECTIONS = {"required", "optional", "hidden"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+
+
+# -- (a) ComfyUI's own custom-node loader ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def loaded_by_comfyui(comfyui_root, tmp_path_factory):
+    """Load the pack with ``nodes.load_custom_node`` from a custom_nodes-like folder."""
+    import nodes as comfy_nodes
+
+    folder = tmp_path_factory.mktemp("custom_nodes")
+    link = folder / "SteadyFrame"
+    os.symlink(REPO, link, target_is_directory=True)
+    before = dict(comfy_nodes.NODE_CLASS_MAPPINGS), dict(comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS)
+    ok = asyncio.run(comfy_nodes.load_custom_node(str(link)))
+    yield ok, dict(comfy_nodes.NODE_CLASS_MAPPINGS), dict(comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS)
+    # Leave ComfyUI's registry as it was for the other tests of this process.
+    comfy_nodes.NODE_CLASS_MAPPINGS.clear()
+    comfy_nodes.NODE_CLASS_MAPPINGS.update(before[0])
+    comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS.clear()
+    comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS.update(before[1])
+
+
+def test_comfyui_loader_imports_the_pack(loaded_by_comfyui):
+    ok, mappings, display = loaded_by_comfyui
+    assert ok, "nodes.load_custom_node failed; see the log for the import error"
+    ours = sorted(steadyframe.NODE_CLASS_MAPPINGS)
+    missing = [node_id for node_id in ours if node_id not in mappings]
+    assert not missing, f"not registered by ComfyUI's loader: {missing}"
+    for node_id in ours:
+        assert mappings[node_id].RELATIVE_PYTHON_MODULE == "custom_nodes.SteadyFrame"
+        assert display[node_id] == steadyframe.NODE_DISPLAY_NAME_MAPPINGS[node_id]
+
+
+# -- (b) node definitions as the server reads them ---------------------------------------------
+
+def _check_input_spec(node_id, section, name, spec):
+    where = f"{node_id}.{section}.{name}"
+    assert isinstance(spec, (tuple, list)) and 1 <= len(spec) <= 2, f"{where}: expected (TYPE,) or (TYPE, options)"
+    kind = spec[0]
+    options = spec[1] if len(spec) == 2 else {}
+    assert isinstance(options, dict), f"{where}: options must be a dict"
+    if isinstance(kind, (list, tuple)):
+        assert all(isinstance(c, (str, int, float)) for c in kind), f"{where}: combo choices must be plain values"
+        if "default" in options and kind:
+            assert options["default"] in kind, f"{where}: default {options['default']!r} is not a choice"
+        return
+    assert isinstance(kind, str) and kind, f"{where}: type must be a non-empty string"
+    if kind in ("INT", "FLOAT") and "default" in options:
+        low, high = options.get("min", float("-inf")), options.get("max", float("inf"))
+        assert low <= options["default"] <= high, f"{where}: default outside [{low}, {high}]"
+        if kind == "INT":
+            assert isinstance(options["default"], int), f"{where}: INT default must be an int"
+    if kind == "BOOLEAN" and "default" in options:
+        assert isinstance(options["default"], bool), f"{where}: BOOLEAN default must be a bool"
+
+
+def test_node_definitions_are_what_the_server_expects(loaded_by_comfyui):
+    _, mappings, _ = loaded_by_comfyui
+    for node_id in sorted(steadyframe.NODE_CLASS_MAPPINGS):
+        cls = mappings[node_id]
+        inputs = cls.INPUT_TYPES()
+        assert set(inputs) <= SECTIONS, f"{node_id}: input sections {set(inputs)}"
+        for section, specs in inputs.items():
+            for name, spec in specs.items():
+                if section != "hidden":
+                    _check_input_spec(node_id, section, name, spec)
+        assert isinstance(cls.RETURN_TYPES, tuple), f"{node_id}: RETURN_TYPES must be a tuple"
+        assert all(isinstance(t, str) for t in cls.RETURN_TYPES), f"{node_id}: RETURN_TYPES must be strings"
+        for attr in ("RETURN_NAMES", "OUTPUT_IS_LIST", "OUTPUT_TOOLTIPS"):
+            if hasattr(cls, attr):
+                assert len(getattr(cls, attr)) == len(cls.RETURN_TYPES), f"{node_id}: {attr} length"
+        assert callable(getattr(cls(), cls.FUNCTION)), f"{node_id}: FUNCTION {cls.FUNCTION!r}"
+        assert cls.RETURN_TYPES or getattr(cls, "OUTPUT_NODE", False), f"{node_id}: no outputs and not an output node"
+        # /object_info is a JSON response: every definition must serialise.
+        json.dumps({"input": {k: v for k, v in inputs.items() if k != "hidden"}, "output": cls.RETURN_TYPES})
+
+
+# -- (c) the real server, started by the runner ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def live_server(comfyui_root):
+    with ManagedServer(comfyui_root, python=sys.executable, startup_timeout=600) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def live_object_info(live_server):
+    return live_server.client.object_info()
+
+
+def test_server_lists_our_nodes(live_object_info):
+    ours = sorted(steadyframe.NODE_CLASS_MAPPINGS)
+    missing = [node_id for node_id in ours if node_id not in live_object_info]
+    assert not missing, f"/object_info lacks {missing} (import error, or node_info failed on them)"
+    for node_id in ours:
+        entry = live_object_info[node_id]
+        assert entry["python_module"] == "custom_nodes.SteadyFrame"
+        assert entry["category"].startswith("SteadyFrame/")
+        assert entry["display_name"] == steadyframe.NODE_DISPLAY_NAME_MAPPINGS[node_id]
+
+
+def _file_choice_errors_only(node_errors) -> list:
+    """Validation errors other than 'this model/input file is not installed here'."""
+    left = []
+    for node_id, info in node_errors.items():
+        for err in info.get("errors", []):
+            value = (err.get("extra_info") or {}).get("received_value")
+            is_missing_file = err.get("type") == "value_not_in_list" and isinstance(value, str) and Path(value).suffix
+            if not is_missing_file:
+                left.append(f"node {node_id} ({info.get('class_type')}): {err.get('message')}: {err.get('details')}")
+    return left
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_shipped_workflow_converts_and_validates(path, live_object_info, loaded_by_comfyui):
+    import execution
+
+    prompt = to_api(load_workflow(path), live_object_info, source=path.name)
+    assert structural_problems(prompt, live_object_info) == []
+    # ComfyUI's own validation (what POST /prompt runs), in-process with the pack loaded by
+    # ComfyUI's loader; model and input files are not installed here, every other error counts.
+    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt("check", prompt, None))
+    assert outputs, f"{path.name}: no output node would run ({error})"
+    assert _file_choice_errors_only(node_errors) == []
+    if not valid:
+        assert error["type"] == "prompt_outputs_failed_validation", error
+
+
+def test_validation_errors_come_back_as_one_line(live_server, tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "run_workflow.py"), str(MAIN_WORKFLOW), "--server", live_server.client.base_url,
+         "--set", "CheckpointLoaderSimple.ckpt_name=not_installed.safetensors"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "the server rejected the workflow" in lines[0]
+    assert "(CheckpointLoaderSimple): Value not in list: ckpt_name: 'not_installed.safetensors'" in lines[0]
+
+
+def test_unknown_node_against_the_real_server(live_server, tmp_path):
+    graph = json.loads(MAIN_WORKFLOW.read_text())
+    graph["nodes"].append({"id": 999, "type": "SteadyFrameNoSuchNode", "mode": 0, "pos": [0, 0], "widgets_values": []})
+    path = tmp_path / "unknown.json"
+    path.write_text(json.dumps(graph))
+    done = subprocess.run([sys.executable, str(REPO / "run_workflow.py"), str(path), "--server", live_server.client.base_url],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "node 999 has unknown type 'SteadyFrameNoSuchNode'" in done.stderr
+
+
+# -- (d) a shipped workflow through /prompt to completion, as the README runs it ---------------
+
+def _webp_frame_count(data: bytes) -> int:
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP", "not a WebP file"
+    count, position = 0, 12
+    while position + 8 <= len(data):
+        chunk, size = data[position:position + 4], int.from_bytes(data[position + 4:position + 8], "little")
+        count += chunk == b"ANMF"
+        position += 8 + size + (size & 1)
+    return count or 1
+
+
+def test_txt2vid_workflow_runs_headless(comfyui_root, tmp_path):
+    from support.sd15_factory import write_sd15_checkpoint
+
+    models = tmp_path / "models"
+    write_sd15_checkpoint(models / "checkpoints" / "sd15_random.safetensors", seed=0)
+    graph = load_workflow(MAIN_WORKFLOW)
+    frames = 4
+    overrides = [
+        "CheckpointLoaderSimple.ckpt_name=sd15_random.safetensors",
+        "EmptyLatentImage.width=64", "EmptyLatentImage.height=64", f"EmptyLatentImage.batch_size={frames}",
+        "KSampler.steps=2",
+    ]
+    if any(node["type"] == "SteadyFrameLoadMotionModule" for node in graph["nodes"]):
+        motion_files = pytest.importorskip("support.motion_files")
+        motion_files.write_random_motion_module(models / "animatediff_models" / "mm_random_v2.safetensors", version="v2")
+        overrides.append("SteadyFrameLoadMotionModule.motion_module=mm_random_v2.safetensors")
+    out = tmp_path / "output"
+    command = [sys.executable, str(REPO / "run_workflow.py"), str(MAIN_WORKFLOW), "--models-dir", str(models),
+               "--output-dir", str(out), "--comfy-python", sys.executable]
+    for text in overrides:
+        command += ["--set", text]
+    env = dict(os.environ, COMFYUI_PATH=str(comfyui_root))
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert "running KSampler" in done.stderr and f"{2}/{2}" in done.stderr, "progress from /ws is shown"
+    produced = [Path(line) for line in done.stdout.splitlines() if line.strip()]
+    assert produced, f"no output paths printed: {done.stdout!r} {done.stderr[-2000:]!r}"
+    for path in produced:
+        assert path.is_file(), path
+        assert out.resolve() in path.resolve().parents
+    webps = [p for p in produced if p.suffix == ".webp"]
+    assert webps and _webp_frame_count(webps[0].read_bytes()) == frames
+    # The one-run server was stopped: nothing listens on its port any more.
+    port = int(re.search(r"on 127\.0\.0\.1:(\d+)", done.stderr).group(1))
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()

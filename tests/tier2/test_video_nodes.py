@@ -1,0 +1,180 @@
+"""Load Video Frames and Video Combine in-process against the real ComfyUI (folders, core VIDEO, UI payload)."""
+import datetime
+import os
+from fractions import Fraction
+
+import pytest
+import torch
+
+from steadyframe.nodes import video_io
+from support.video_clips import frame_numbers, numbered_frames, psnr, smooth_frames, tone
+
+pytestmark = pytest.mark.tier2
+
+
+@pytest.fixture
+def comfy_dirs(comfyui_root, tmp_path):
+    """Point ComfyUI's input/output/temp folders at a scratch folder (its own setters), then restore them."""
+    import folder_paths
+
+    saved = (folder_paths.get_input_directory(), folder_paths.get_output_directory(), folder_paths.get_temp_directory())
+    dirs = {name: tmp_path / name for name in ("input", "output", "temp")}
+    for d in dirs.values():
+        d.mkdir()
+    folder_paths.set_input_directory(str(dirs["input"]))
+    folder_paths.set_output_directory(str(dirs["output"]))
+    folder_paths.set_temp_directory(str(dirs["temp"]))
+    yield dirs
+    folder_paths.set_input_directory(saved[0])
+    folder_paths.set_output_directory(saved[1])
+    folder_paths.set_temp_directory(saved[2])
+
+
+def _nodes():
+    from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo, SteadyFrameVideoCombine
+
+    return SteadyFrameLoadVideo(), SteadyFrameVideoCombine()
+
+
+def _combine(images, **kwargs):
+    args = dict(frame_rate=8.0, loop_count=0, filename_prefix="SteadyFrame", format="h264-mp4", pingpong=False,
+                save_output=True, crf=10, pix_fmt="auto")
+    args.update(kwargs)
+    return _nodes()[1].combine(images, **args)
+
+
+def test_input_list_and_upload_widget(comfy_dirs):
+    from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo
+
+    video_io.encode_video(numbered_frames(3), str(comfy_dirs["input"] / "a.mp4"), "h264-mp4", 8)
+    (comfy_dirs["input"] / "sub").mkdir()
+    video_io.encode_video(numbered_frames(3), str(comfy_dirs["input"] / "sub" / "b.webm"), "vp9-webm", 8)
+    (comfy_dirs["input"] / "notes.txt").write_text("x")
+    files, options = SteadyFrameLoadVideo.INPUT_TYPES()["required"]["video"]
+    assert files == ["a.mp4", "sub/b.webm"]
+    assert options["video_upload"] is True
+
+
+def test_load_video_outputs_and_core_video(comfy_dirs):
+    from comfy_api.latest import InputImpl
+
+    path = comfy_dirs["input"] / "clip.mp4"
+    video_io.encode_video(numbered_frames(30), str(path), "h264-mp4", 29.97, crf=0, audio=tone(1.0))
+    images, count, fps, audio, video = _nodes()[0].load("clip.mp4", 0.0, 0, 0, 10, 5, 2)
+    assert count == 10 and images.shape == (10, 32, 32, 3)
+    assert frame_numbers(images, 30) == list(range(5, 25, 2))
+    assert fps == pytest.approx(15000 / 1001, abs=1e-9)
+    assert audio["waveform"].shape[:2] == (1, 2)
+    assert audio["waveform"].shape[2] == round(10 * 2 * 1001 / 30000 * audio["sample_rate"])
+    assert isinstance(video, InputImpl.VideoFromFile)
+    assert video.get_frame_rate() == Fraction(30000, 1001)  # the whole source file
+    assert video.get_frame_count() == 30
+
+
+def test_load_refuses_paths_outside_input(comfy_dirs, tmp_path):
+    from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo
+
+    video_io.encode_video(numbered_frames(2), str(tmp_path / "outside.mp4"), "h264-mp4", 8)
+    for bad in ("../outside.mp4", str(tmp_path / "outside.mp4")):
+        assert "refused" in SteadyFrameLoadVideo.VALIDATE_INPUTS(bad)
+        with pytest.raises(ValueError, match="refused"):
+            _nodes()[0].load(bad)
+    # ComfyUI's own "[output]" annotation reads from the output folder, nowhere else.
+    video_io.encode_video(numbered_frames(2), str(comfy_dirs["output"] / "made.mp4"), "h264-mp4", 8)
+    assert _nodes()[0].load("made.mp4 [output]")[1] == 2
+    with pytest.raises(ValueError, match="refused"):
+        _nodes()[0].load("../outside.mp4 [output]")
+
+
+def test_is_changed_follows_the_file(comfy_dirs):
+    from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo
+
+    path = comfy_dirs["input"] / "c.mp4"
+    video_io.encode_video(numbered_frames(2), str(path), "h264-mp4", 8)
+    first = SteadyFrameLoadVideo.IS_CHANGED("c.mp4")
+    video_io.encode_video(numbered_frames(5), str(path), "h264-mp4", 8)
+    os.utime(path, ns=(1, 1))
+    assert SteadyFrameLoadVideo.IS_CHANGED("c.mp4") != first
+
+
+def test_combine_naming_counter_subfolder_and_date(comfy_dirs):
+    images = smooth_frames(4, 32, 32)
+    first = _combine(images, filename_prefix="shots/%year%-%month%/take")
+    second = _combine(images, filename_prefix="shots/%year%-%month%/take")
+    now = datetime.date.today()
+    sub = f"shots/{now.year}-{now.month:02}"
+    assert first["result"][1] == str(comfy_dirs["output"] / sub / "take_00001_.mp4")
+    assert second["result"][1] == str(comfy_dirs["output"] / sub / "take_00002_.mp4")
+    assert first["ui"] == {"images": [{"filename": "take_00001_.mp4", "subfolder": sub, "type": "output"}],
+                           "animated": (True,)}
+    assert sorted(os.listdir(comfy_dirs["output"] / sub)) == ["take_00001_.mp4", "take_00002_.mp4"]
+
+
+def test_combine_to_temp_and_refuses_escaping_prefix(comfy_dirs):
+    out = _combine(smooth_frames(2, 16, 16), save_output=False, format="webp", crf=0)
+    assert out["ui"]["images"][0]["type"] == "temp"
+    assert out["ui"]["animated"] == (True,)
+    assert os.path.isfile(comfy_dirs["temp"] / "SteadyFrame_00001_.webp")
+    with pytest.raises(Exception, match="outside the output folder"):
+        _combine(smooth_frames(2, 16, 16), filename_prefix="../../escape")
+    assert not any(p.name.startswith("escape") for p in comfy_dirs["output"].parent.parent.iterdir())
+
+
+def test_combine_video_is_core_video_with_metadata(comfy_dirs):
+    from comfy_api.latest import InputImpl
+
+    images = smooth_frames(6, 32, 48)
+    prompt = {"1": {"class_type": "SteadyFrameVideoCombine", "inputs": {}}}
+    workflow = {"nodes": [{"id": 1}], "links": []}
+    out = _combine(images, frame_rate=29.97, audio=tone(0.1), prompt=prompt, extra_pnginfo={"workflow": workflow})
+    video, path = out["result"]
+    assert isinstance(video, InputImpl.VideoFromFile)
+    components = video.get_components()  # what core's Get Video Components does
+    assert components.images.shape == (6, 32, 48, 3)
+    assert components.frame_rate == Fraction(30000, 1001)
+    assert psnr(components.images, images) > 35
+    assert components.audio is not None and components.audio["waveform"].shape[1] == 2
+    import json
+
+    assert json.loads(components.metadata["prompt"]) == prompt
+    assert json.loads(components.metadata["workflow"]) == workflow
+    # Core's Save Video remuxes our file and keeps the workflow.
+    resaved = str(comfy_dirs["output"] / "resaved.mp4")
+    video.save_to(resaved, metadata={"prompt": prompt})
+    assert video_io.read_metadata(resaved)["workflow"] == workflow
+
+
+@pytest.mark.parametrize("fmt", ["gif", "webp", "png-sequence"])
+def test_combine_image_formats(comfy_dirs, fmt):
+    images = smooth_frames(3, 16, 24)
+    out = _combine(images, format=fmt, crf=0, pingpong=True)
+    video, path = out["result"]
+    components = video.get_components()
+    assert components.images.shape[0] == 4  # pingpong 0 1 2 1
+    if fmt == "png-sequence":
+        assert os.path.isdir(path)
+        assert [i["filename"] for i in out["ui"]["images"]] == [f"frame_{n:05}.png" for n in range(1, 5)]
+        assert out["ui"]["images"][0]["subfolder"] == "SteadyFrame_00001_"
+        assert "animated" not in out["ui"]
+    elif fmt == "gif":
+        assert "animated" not in out["ui"]  # browsers animate a GIF in a plain <img>
+    else:
+        assert out["ui"]["animated"] == (True,)
+
+
+def test_odd_size_padding_in_node(comfy_dirs):
+    out = _combine(smooth_frames(2, 33, 35), format="h264-mp4")
+    assert out["result"][0].get_dimensions() == (36, 34)
+
+
+def test_interrupt_leaves_no_file(comfy_dirs):
+    import comfy.model_management
+
+    # What the Cancel button does: the next check between frames raises, the partial file goes.
+    comfy.model_management.interrupt_current_processing(True)
+    try:
+        with pytest.raises(comfy.model_management.InterruptProcessingException):
+            _combine(smooth_frames(5, 16, 16))
+    finally:
+        comfy.model_management.interrupt_current_processing(False)
+    assert os.listdir(comfy_dirs["output"]) == []

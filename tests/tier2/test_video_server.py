@@ -1,0 +1,120 @@
+"""The shipped video round-trip workflow through a real ComfyUI server queue.
+
+Starts ComfyUI (``--cpu`` when there is no GPU) with private input/output folders, queues
+``workflows/video_roundtrip.json`` (converted to API format against the server's own
+``/object_info``) with the workflow as ``extra_pnginfo``, and checks the history entry, the
+written file, its embedded metadata and ``--disable-metadata``. Run it under
+``flock /tmp/steadyframe-heavy.lock`` on a shared machine.
+"""
+import json
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import requests
+
+from steadyframe.nodes import video_io
+from steadyframe.runner.convert import to_api
+from steadyframe.runner.server import ManagedServer
+from support.video_clips import frame_numbers, numbered_frames, tone
+
+pytestmark = pytest.mark.tier2
+
+WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "video_roundtrip.json"
+SAMPLE_FRAMES = 60  # 2 s at 29.97 fps; the workflow caps loading at 48 frames
+
+
+def _prepare_input(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    video_io.encode_video(numbered_frames(SAMPLE_FRAMES, 48, 64), str(folder / "steadyframe_sample.mp4"),
+                          "h264-mp4", 29.97, crf=0, audio=tone(2.5))
+
+
+def _run(server: ManagedServer, prompt: dict, workflow: dict, timeout: float = 300) -> dict:
+    answer = requests.post(f"{server.client.base_url}/prompt", timeout=30, json={
+        "prompt": prompt, "client_id": "steadyframe-video-test",
+        "extra_data": {"extra_pnginfo": {"workflow": workflow}}})
+    assert answer.status_code == 200, answer.text
+    prompt_id = answer.json()["prompt_id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entry = server.client.history(prompt_id)
+        if entry and entry.get("status", {}).get("completed") is not None and (
+                entry["status"]["completed"] or entry["status"].get("status_str") == "error"):
+            return entry
+        time.sleep(0.5)
+    raise AssertionError(f"prompt {prompt_id} did not finish within {timeout} s")
+
+
+def _start(comfyui_root: Path, tmp: Path, *extra_args) -> ManagedServer:
+    _prepare_input(tmp / "input")
+    (tmp / "output").mkdir(exist_ok=True)
+    return ManagedServer(comfyui_root, input_dir=tmp / "input", output_dir=tmp / "output",
+                         extra_args=list(extra_args), startup_timeout=600)
+
+
+@pytest.fixture(scope="module")
+def server(comfyui_root, tmp_path_factory):
+    with _start(comfyui_root, tmp_path_factory.mktemp("video_server")) as running:
+        yield running
+
+
+def test_nodes_are_registered_with_upload_widget(server):
+    info = server.client.object_info()
+    load = info["SteadyFrameLoadVideo"]
+    assert load["input"]["required"]["video"][0] == ["steadyframe_sample.mp4"]
+    assert load["input"]["required"]["video"][1]["video_upload"] is True
+    combine = info["SteadyFrameVideoCombine"]
+    assert combine["output_node"] is True
+    assert "h264-mp4" in combine["input"]["required"]["format"][0]
+    assert combine["output"] == ["VIDEO", "STRING"]
+
+
+def test_roundtrip_workflow_in_the_queue(server):
+    workflow = json.loads(WORKFLOW.read_text())
+    prompt = to_api(workflow, server.client.object_info(), str(WORKFLOW))
+    entry = _run(server, prompt, workflow)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    ui = entry["outputs"]["2"]
+    assert ui["animated"] == [True]
+    record = ui["images"][0]
+    assert record["type"] == "output" and record["subfolder"] == "SteadyFrame"
+    assert record["filename"] == "roundtrip_00001_.mp4"
+    path = server.output_directory / "SteadyFrame" / record["filename"]
+    loaded = video_io.load_video(str(path))
+    # The workflow loads 48 frames at 512 wide (height keeps 4:3 -> 384) and keeps 29.97 fps.
+    assert loaded.images.shape == (48, 384, 512, 3)
+    assert loaded.frame_rate == Fraction(30000, 1001)
+    assert frame_numbers(loaded.images, SAMPLE_FRAMES) == list(range(48))
+    audio = video_io.load_audio(str(path), loaded.start_time, loaded.end_time)
+    assert audio is not None and audio["waveform"].shape[1] == 2
+    meta = video_io.read_metadata(str(path))
+    assert meta["workflow"] == workflow
+    assert meta["prompt"]["2"]["class_type"] == "SteadyFrameVideoCombine"
+    # The file is served back the way the canvas fetches previews.
+    view = requests.get(server.client.view_url(record["filename"], record["subfolder"], record["type"]), timeout=30)
+    assert view.status_code == 200 and view.content == path.read_bytes()
+
+
+def test_bad_file_is_refused_by_validation(server):
+    workflow = json.loads(WORKFLOW.read_text())
+    prompt = to_api(workflow, server.client.object_info(), str(WORKFLOW))
+    prompt["1"]["inputs"]["video"] = "../../etc/passwd"
+    answer = requests.post(f"{server.client.base_url}/prompt", json={"prompt": prompt}, timeout=30)
+    assert answer.status_code == 400
+    assert "SteadyFrameLoadVideo" in answer.text or "video" in answer.text
+
+
+def test_disable_metadata_flag(comfyui_root, tmp_path):
+    workflow = json.loads(WORKFLOW.read_text())
+    with _start(comfyui_root, tmp_path, "--disable-metadata") as running:
+        prompt = to_api(workflow, running.client.object_info(), str(WORKFLOW))
+        prompt["2"]["inputs"]["format"] = "vp9-webm"
+        entry = _run(running, prompt, workflow)
+        assert entry["status"]["status_str"] == "success", entry["status"]
+        record = entry["outputs"]["2"]["images"][0]
+        path = running.output_directory / record["subfolder"] / record["filename"]
+        assert path.suffix == ".webm"
+        meta = video_io.read_metadata(str(path))
+        assert "workflow" not in meta and "prompt" not in meta

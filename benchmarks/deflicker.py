@@ -177,7 +177,11 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=0, help="also run the global stage on this many frames "
                         "(e.g. 1000) and report its peak memory")
     parser.add_argument("--only", choices=["quality", "speed"], default=None)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default); "
+                        "1 gives steadier timings on a machine whose cores are shared")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, CUDA {'yes' if torch.cuda.is_available() else 'no'} (runs on CPU)")
     if args.only in (None, "quality"):

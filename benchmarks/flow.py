@@ -12,7 +12,9 @@ its own, which disoccludes background. Reported per estimator:
 - occ P / R: precision and recall of the unreliable mask (forward-backward norm test + coverage,
   the checks FlowWarp uses, without the photometric one) against the true disocclusion, out-of-frame
   pixels excluded;
-- s/pair: median seconds for one direction of one pair (after a warm-up run);
+- s/pair: median wall-clock seconds for one direction of one pair (after a warm-up run);
+- cpu s: median CPU seconds (all threads) for the same; on a shared, busy machine wall time
+  inflates while CPU time stays close to the work done, so compare both;
 - ratio: EPE noc relative to the zero-flow baseline measured in the same run.
 
 Baselines in the same run: zero flow, and OpenCV DIS (medium) and Farneback when
@@ -79,7 +81,7 @@ def _estimators(presets):
         rows += [("OpenCV DIS medium", _opencv_estimator("dis-medium")), ("OpenCV Farneback", _opencv_estimator("farneback"))]
     for preset in presets:
         rows.append((f"TV-L1 {preset}", lambda a, b, p=preset: estimate_flow(a, b, p)))
-        if preset != "fast":
+        if preset != "quality":
             rows.append((f"TV-L1 {preset} half-res", lambda a, b, p=preset: estimate_flow(a, b, p, half_resolution=True)))
     return rows
 
@@ -122,7 +124,7 @@ def main(argv=None):
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "none"
     print(f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, "
           f"CPU threads {torch.get_num_threads()}, device {device} ({gpu}), OpenCV {'yes ' + cv2.__version__ if cv2 else 'not installed'}")
-    header = f"{'size':>8} {'motion':>8} {'estimator':<26} {'EPE noc':>8} {'ratio':>6} {'EPE occ':>8} {'>1px %':>7} {'occ P':>6} {'occ R':>6} {'s/pair':>8}"
+    header = f"{'size':>8} {'motion':>8} {'estimator':<26} {'EPE noc':>8} {'ratio':>6} {'EPE occ':>8} {'>1px %':>7} {'occ P':>6} {'occ R':>6} {'s/pair':>8} {'cpu s':>7}"
     print(header)
     print("-" * len(header))
     for size in args.sizes.split(","):
@@ -133,24 +135,27 @@ def main(argv=None):
                                       integer=kind == "integer") for s in range(args.seeds)]
             baseline = None
             for name, estimator in _estimators(presets):
-                scores, times = [], []
+                scores, times, cpu_times = [], [], []
                 for pair in pairs:
                     a, b = pair.frame_a.to(device), pair.frame_b.to(device)
                     estimator(a, b)  # warm-up (allocations, kernel selection)
                     for _ in range(args.repeats):
                         _sync(device)
-                        start = time.perf_counter()
+                        start, cpu_start = time.perf_counter(), time.process_time()
                         flow = estimator(a, b)
                         _sync(device)
                         times.append(time.perf_counter() - start)
+                        cpu_times.append(time.process_time() - cpu_start)
                     back = estimator(b, a)
                     scores.append(_score(flow.float(), back.float(), pair, a, b))
                 means = [statistics.fmean(col) for col in zip(*scores)]
                 if baseline is None:
                     baseline = means[0]
-                seconds = statistics.median(times) if name != "zero flow (baseline)" else 0.0
+                baseline_row = name == "zero flow (baseline)"
+                seconds = 0.0 if baseline_row else statistics.median(times)
+                cpu_seconds = 0.0 if baseline_row else statistics.median(cpu_times)
                 print(f"{size:>8} {kind:>8} {name:<26} {means[0]:8.3f} {means[0] / baseline:6.3f} {means[1]:8.3f} "
-                      f"{100 * means[2]:7.2f} {means[3]:6.2f} {means[4]:6.2f} {seconds:8.3f}", flush=True)
+                      f"{100 * means[2]:7.2f} {means[3]:6.2f} {means[4]:6.2f} {seconds:8.3f} {cpu_seconds:7.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -120,8 +120,11 @@ def main():
                 results.append(json.loads(done.stdout.strip().splitlines()[-1]))
                 print(f"  measured {case} {size}x{size}: {results[-1]}", file=sys.stderr)
 
-    print(f"\nSteadyFrame motion benchmark: {args.steps} Euler steps, cfg {args.cfg}, device "
-          f"{'cuda' if torch.cuda.is_available() else 'cpu'}; AnimateDiff-Evolved installed: {'yes' if ade else 'no (not compared)'}")
+    import platform
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+    print(f"\nSteadyFrame motion benchmark on {device}, torch {torch.__version__}: {args.steps} timed Euler step(s) after a "
+          f"1-step warm-up, cfg {args.cfg}; AnimateDiff-Evolved installed: {'yes' if ade else 'no (not compared)'}")
     print(f"{'case':<34}{'s/step':>10}{'x plain':>10}{'peak RSS GiB':>14}{'x ref':>8}")
     for size in sorted({r['size'] for r in results}):
         rows = {r["case"]: r for r in results if r["size"] == size}

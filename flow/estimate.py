@@ -14,13 +14,13 @@ import torch.nn.functional as F
 from .tvl1 import TVL1Settings, tvl1_flow
 
 # Presets of the embedded TV-L1 estimator. Accuracy/speed measured by benchmarks/flow.py.
+# Iterations are per warp at the coarsest level, falling to fine_iterations at full resolution,
+# where each step costs the most and the coarse solution is already close.
 PRESETS: dict[str, TVL1Settings] = {
-    "fast": TVL1Settings(warps=2, iterations=20, fine_iterations=10, median=3),
-    "balanced": TVL1Settings(warps=3, iterations=30, fine_iterations=15, median=3),
-    "quality": TVL1Settings(warps=5, iterations=40, fine_iterations=30, median=5),
+    "fast": TVL1Settings(warps=2, iterations=20, fine_iterations=4, median=3, median_each_warp=False),
+    "balanced": TVL1Settings(warps=3, iterations=30, fine_iterations=8, median=3),
+    "quality": TVL1Settings(warps=4, iterations=40, fine_iterations=15, median=5),
 }
-# The fast preset also halves the resolution unless the caller says otherwise.
-HALF_RESOLUTION_BY_DEFAULT = {"fast": True, "balanced": False, "quality": False}
 DEFAULT_MAX_MOTION = 48.0
 
 LUMA = (0.299, 0.587, 0.114)
@@ -39,14 +39,14 @@ def preset_settings(preset: str, max_motion: float | None = None) -> TVL1Setting
 
 
 def estimate_flow(frame_a: torch.Tensor, frame_b: torch.Tensor, preset: str = "balanced",
-                  half_resolution: bool | None = None, max_motion: float | None = None,
+                  half_resolution: bool = False, max_motion: float | None = None,
                   estimator=None) -> torch.Tensor:
     """Flow from ``frame_a`` to ``frame_b`` (backward-warp convention, see the module docstring).
 
     frame_a, frame_b: (B, 3, H, W) or (B, 1, H, W) float 0..1, on any device.
     preset: "fast", "balanced" or "quality" (the embedded TV-L1 estimator).
-    half_resolution: estimate on frames downscaled by 2 and upsample the flow; None = the preset's
-        default (on for "fast"). Roughly 4x faster, with coarser motion boundaries.
+    half_resolution: estimate on frames downscaled by 2 and upsample the flow: roughly 4x faster,
+        with softer motion boundaries (a draft mode; see benchmarks/flow.py for the accuracy).
     max_motion: largest expected displacement in pixels (at full resolution); sets the pyramid
         depth together with the image size. None = 48 px.
     estimator: optional callable ``(frame_a, frame_b) -> flow`` used instead of TV-L1, e.g. a
@@ -56,7 +56,7 @@ def estimate_flow(frame_a: torch.Tensor, frame_b: torch.Tensor, preset: str = "b
     _check_pair(frame_a, frame_b)
     if estimator is not None:
         return estimator(frame_a, frame_b).float()
-    half = HALF_RESOLUTION_BY_DEFAULT.get(preset, False) if half_resolution is None else bool(half_resolution)
+    half = bool(half_resolution)
     motion = DEFAULT_MAX_MOTION if max_motion is None else max_motion
     height, width = frame_a.shape[-2:]
     if half and min(height, width) >= 32:

@@ -14,7 +14,7 @@ How an in-between at time t (0 = frame a, 1 = frame b) is made:
    ``-flow_ba(p)`` to ``p + (1 - t) * flow_ba(p)``. The vectors are spread with bilinear footprints
    and averaged. Where several surfaces land on the same spot, the one that passes the
    forward-backward check wins: a pixel that will be hidden (or was hidden) has a weight
-   ``exp(-SPLAT_SHARPNESS)`` (about 2e-5) of a visible one, so it only fills spots nothing else
+   ``exp(-SPLAT_SHARPNESS)`` (about 5e-5) of a visible one, so it only fills spots nothing else
    reaches. The few spots that no splat reaches are filled from their surroundings (a
    coarse-to-fine pyramid fill). Unlike the linear-motion approximation (which reuses the flow
    found at the *source* pixel positions), this puts a moving object's motion where the object
@@ -26,6 +26,9 @@ How an in-between at time t (0 = frame a, 1 = frame b) is made:
    whose content the other frame does not show is taken from its own frame only: content of a
    that is hidden in b (failed forward-backward check, or moving out of the picture) gets weight 0
    from b, and vice versa. Where both checks fail the plain time weights are used.
+4. **Cuts.** When fewer than ``CUT_VISIBLE_SHARE`` of the pixels pass the checks in both
+   directions the two frames do not show the same scene (a cut, a flash): the in-betweens repeat
+   the nearer frame instead of dissolving one shot into the other.
 
 Flows follow the pack's convention ``frame_a(p) ≈ frame_b(p + flow_ab(p))``.
 """
@@ -55,6 +58,8 @@ REFINE_MATCH = 0.05
 # Above this share of unreliable pixels the flow is not repaired: there is too little to borrow
 # from (a scene cut, a flash), and the search would cost more than the flow itself.
 REFINE_MAX_SHARE = 0.3
+# Below this share of pixels visible in the other frame (both directions) a pair is a cut.
+CUT_VISIBLE_SHARE = 0.5
 
 
 def _visible(flow_ab: torch.Tensor, flow_ba: torch.Tensor) -> torch.Tensor:
@@ -186,6 +191,9 @@ class PairInterpolator:
         self.visible_b = _visible(flow_ba, flow_ab)
         self._splat_weight_a = torch.exp(SPLAT_SHARPNESS * (self.visible_a - 1))
         self._splat_weight_b = torch.exp(SPLAT_SHARPNESS * (self.visible_b - 1))
+        # (B,) bool: pairs that share too little content to interpolate.
+        self.is_cut = ((self.visible_a.mean(dim=(1, 2, 3)) < CUT_VISIBLE_SHARE)
+                       & (self.visible_b.mean(dim=(1, 2, 3)) < CUT_VISIBLE_SHARE))
 
     def motion_at(self, t: float) -> torch.Tensor:
         """Motion a->b of the content seen at each pixel at time t: (B, 2, H, W)."""
@@ -214,8 +222,9 @@ class PairInterpolator:
         b_shown_in_a = warp_backward(self.visible_b, to_b, "bilinear")
         weight_a = (1 - t) * (b_shown_in_a + _BLEND_FLOOR)
         weight_b = t * (a_shown_in_b + _BLEND_FLOOR)
-        blended = (weight_a * from_a + weight_b * from_b) / (weight_a + weight_b)
-        return blended.clamp(0.0, 1.0)
+        blended = ((weight_a * from_a + weight_b * from_b) / (weight_a + weight_b)).clamp(0.0, 1.0)
+        nearest = self.frame_a if t < 0.5 else self.frame_b
+        return torch.where(self.is_cut.view(-1, 1, 1, 1), nearest, blended)
 
 
 def inbetween_positions(frame_count: int, multiplier: int, loop: bool = False,

@@ -74,7 +74,7 @@ class WarpSettings:
     interpolation: "bicubic" or "bilinear" sampling of the keyframes."""
 
     preset: str = "balanced"
-    half_resolution: Optional[bool] = None
+    half_resolution: bool = False
     max_motion: Optional[float] = None
     fb_alpha: float = 0.01
     fb_beta: float = 0.5

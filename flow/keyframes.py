@@ -1,12 +1,12 @@
 """Keyframe selection: a new keyframe wherever the picture has changed enough since the last one.
 
-Two change measures, both in percent of the frame's pixels:
+Two change measures, both in percent:
 
-- ``edge_change``: the fraction of pixels whose (dilated) Canny edge state differs between a
-  frame and the last keyframe. Edges are found on the HSV value channel with thresholds tied to
-  the frame's median brightness, so the measure ignores slow exposure drift but reacts to new
-  shapes (scene cuts, objects entering, large camera moves).
-- ``occlusion_change``: the fraction of pixels whose optical flow to the next frame fails the
+- ``edge_change``: the share of edges that appeared or vanished between a frame and the last
+  keyframe (Canny on the HSV value channel, thresholds tied to the frame's median brightness,
+  a few pixels of tolerance for motion). Slow exposure drift and small motion score near 0, new
+  shapes (scene cuts, objects entering, large camera moves) score high; a cut scores 80-100.
+- ``occlusion_change``: the share of pixels whose optical flow to the next frame fails the
   forward-backward check (or leaves the frame), summed over the frames since the last keyframe:
   roughly how much of the picture had to be invented since the keyframe.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Sequence
 
 import torch
 import torch.nn.functional as F

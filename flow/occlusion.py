@@ -62,6 +62,7 @@ def flow_confidence(frame_a: torch.Tensor, frame_b: torch.Tensor, flow_ab: torch
     """All checks combined (product): forward-backward, in-frame, coverage (range map of
     ``flow_ba``) and photometric, at frame a's pixels.
 
+    frame_a / frame_b are only read by the photometric check (they may be None without it).
     photometric_threshold / coverage_threshold None skip that check. On the 768x512 synthetic
     benchmark forward-backward alone finds ~88% of the disoccluded pixels; adding coverage at 0.7
     raises that to ~94% at about the same precision (benchmarks/flow.py).

@@ -41,6 +41,7 @@ class TVL1Settings:
     iterations: int = 30
     fine_iterations: int = 20
     median: int = 3
+    median_each_warp: bool = True
     max_motion: float = 48.0
     min_level_size: int = 8
     presmooth_sigma: float = 0.8
@@ -110,12 +111,11 @@ def _solve_level(a: torch.Tensor, b: torch.Tensor, flow: torch.Tensor, s: TVL1Se
     # Work buffers, reused by every iteration (the loop is memory-bound on the CPU).
     ux = torch.zeros_like(flow)
     uy = torch.zeros_like(flow)
-    div = torch.empty_like(flow)
     norm = torch.empty_like(flow)
     rho = torch.empty_like(flow[:, 0:1])
     lt = s.lam * s.theta
     tau_theta = s.tau / s.theta
-    for _ in range(s.warps):
+    for warp_index in range(s.warps):
         warped = warp_backward(stack, flow, mode="bicubic")
         b_w, gx, gy = warped[:, 0:1], warped[:, 1:2], warped[:, 2:3]
         # Where p + flow leaves the image the border-clamped sample says nothing about the motion:
@@ -130,20 +130,21 @@ def _solve_level(a: torch.Tensor, b: torch.Tensor, flow: torch.Tensor, s: TVL1Se
         for _ in range(iterations):
             torch.addcmul(rho_const, gx, u[:, 0:1], out=rho)
             rho.addcmul_(gy, u[:, 1:2])
-            # Pointwise minimiser of |rho| + (u - v)^2 / (2 theta): a step along the image
-            # gradient, clamped to lambda*theta (the three cases of the thresholding collapse to
-            # one clamp because |-rho/|g|^2| <= lambda*theta exactly in the middle case).
-            coef = rho.div_(grad_sq).neg_().clamp_(-lt, lt)
-            _divergence(dual_x, dual_y, out=div)
-            u.addcmul_(coef, grad).add_(div, alpha=s.theta)
+            # Pointwise minimiser of |rho| + (u - v)^2 / (2 theta): a step of -rho/|g|^2 along the
+            # image gradient, clamped to lambda*theta (the three cases of the thresholding collapse
+            # to one clamp because |rho/|g|^2| <= lambda*theta exactly in the middle case).
+            step = rho.div_(grad_sq).clamp_(-lt, lt)
+            u.addcmul_(step, grad, value=-1.0)
+            _add_divergence(u, dual_x, dual_y, s.theta)
             _forward_gradient(u, ux, uy)
-            # The tiny offset keeps sqrt away from denormal inputs, which are ~20x slower on CPUs.
-            torch.mul(ux, ux, out=norm)
-            norm.addcmul_(uy, uy).add_(1e-12).sqrt_().mul_(tau_theta).add_(1.0)
+            # One hypot pass instead of square, add and sqrt (a plain sqrt is also ~20x slower on the
+            # denormal values that tiny gradients produce).
+            torch.hypot(ux, uy, out=norm).mul_(tau_theta).add_(1.0)
             dual_x.add_(ux, alpha=tau_theta).div_(norm)
             dual_y.add_(uy, alpha=tau_theta).div_(norm)
         flow = u
-        if s.median >= 3 and min(flow.shape[-2:]) >= s.median:
+        last = warp_index == s.warps - 1
+        if s.median >= 3 and min(flow.shape[-2:]) >= s.median and (s.median_each_warp or last):
             flow = median_filter(flow, s.median)
     return flow
 
@@ -179,13 +180,13 @@ def _forward_gradient(u: torch.Tensor, ux: torch.Tensor, uy: torch.Tensor) -> No
     torch.sub(u[..., 1:, :], u[..., :-1, :], out=uy[..., :-1, :])
 
 
-def _divergence(px: torch.Tensor, py: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Negative adjoint of _forward_gradient (the last column/row of px/py stays 0)."""
-    out.copy_(px)
-    out[..., :, 1:] -= px[..., :, :-1]
-    out += py
-    out[..., 1:, :] -= py[..., :-1, :]
-    return out
+def _add_divergence(u: torch.Tensor, px: torch.Tensor, py: torch.Tensor, scale: float) -> None:
+    """u += scale * div(px, py), the negative adjoint of _forward_gradient (the last column/row of
+    px/py stays 0), without a temporary."""
+    u.add_(px, alpha=scale)
+    u[..., :, 1:].sub_(px[..., :, :-1], alpha=scale)
+    u.add_(py, alpha=scale)
+    u[..., 1:, :].sub_(py[..., :-1, :], alpha=scale)
 
 
 def _central_gradient(image: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from ..flow.sequence import FLOW_SOCKET_TYPE, FlowSequence, compute_flow_sequenc
 from .common import category, comfy_progress_bar, throw_if_interrupted
 
 FLOW_MODEL_FOLDER = "optical_flow"
-RESOLUTIONS = ("preset default", "full", "half")
+RESOLUTIONS = ("full", "half")
 SIZE_MISMATCH = ("error", "resize keyframes")
 FLOW_MODEL_SOCKET_TYPE = "SF_FLOW_MODEL"
 
@@ -36,7 +36,7 @@ def register_flow_model_folder():
 def _half_resolution(choice: str):
     if choice not in RESOLUTIONS:
         raise ValueError(f"resolution {choice!r} is not one of {', '.join(RESOLUTIONS)}")
-    return {"preset default": None, "full": False, "half": True}[choice]
+    return choice == "half"
 
 
 def _compute_device() -> torch.device:
@@ -58,11 +58,11 @@ def _progress_callback(total: int):
     return report
 
 
-def _estimator_settings():
+def _estimator_settings(max_motion_default: int = 48, max_motion_tip: str = "Largest displacement in pixels between two consecutive frames; with the image size it sets the pyramid depth. Raise it for fast motion."):
     return {
-        "preset": (list(PRESETS), {"default": "balanced", "tooltip": "Embedded TV-L1 estimator: fast (half resolution, fewer iterations), balanced, or quality (more warps, 5x5 median)."}),
-        "resolution": (list(RESOLUTIONS), {"default": "preset default", "tooltip": "Estimate flow at full or half resolution (half is about 4x faster with softer motion edges). 'preset default' = half for fast, full otherwise."}),
-        "max_motion": ("INT", {"default": 48, "min": 2, "max": 2048, "step": 1, "tooltip": "Largest displacement in pixels the estimator must find; with the image size it sets the pyramid depth. Raise it for fast motion or keyframes far apart."}),
+        "preset": (list(PRESETS), {"default": "balanced", "tooltip": "Embedded TV-L1 estimator: fast (fewer warps and iterations), balanced, or quality (more warps, 5x5 median). Ignored when a flow_model is connected."}),
+        "resolution": (list(RESOLUTIONS), {"default": "full", "tooltip": "Estimate flow at full or half resolution (half is about 4x faster, with softer motion edges: a draft mode)."}),
+        "max_motion": ("INT", {"default": max_motion_default, "min": 2, "max": 2048, "step": 1, "tooltip": max_motion_tip}),
     }
 
 
@@ -78,7 +78,7 @@ class SteadyFrameOpticalFlow:
     FUNCTION = "compute"
     RETURN_TYPES = (FLOW_SOCKET_TYPE,)
     RETURN_NAMES = ("flow",)
-    OUTPUT_TOOLTIPS = ("Forward and backward flow between consecutive frames (about 8 MB per frame at 512x512).",)
+    OUTPUT_TOOLTIPS = ("Forward and backward flow between consecutive frames (4 MB per frame at 512x512, held in CPU memory).",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -126,7 +126,7 @@ class SteadyFrameFlowWarp:
                 "frames": ("IMAGE", {"tooltip": "The source video (F frames); flow is measured on these."}),
                 "keyframes": ("IMAGE", {"tooltip": "K stylised keyframes, one per index in keyframe_indices."}),
                 "keyframe_indices": ("STRING", {"default": "0", "multiline": False, "tooltip": "Source frame index of each keyframe, comma-separated, e.g. \"0, 12, 24\". Negative counts from the end (-1 = last frame)."}),
-                **_estimator_settings(),
+                **_estimator_settings(96, "Largest displacement in pixels between a frame and its keyframe (flow is estimated directly between them when no flow input is connected); with the image size it sets the pyramid depth."),
                 "mask_dilation": ("INT", {"default": 4, "min": 0, "max": 256, "step": 1, "tooltip": "Grow the unreliable mask by this many pixels so inpainting covers the seams."}),
                 "consistency_tolerance": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 20.0, "step": 0.05, "tooltip": "Forward-backward check: pixels whose round trip misses by more than this many pixels (plus 1% of the motion) are unreliable."}),
                 "color_tolerance": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Photometric check on the source frames: mean colour difference (0..1) above which a warped pixel is unreliable. 1 = off."}),
@@ -195,8 +195,59 @@ class SteadyFrameLoadFlowModel:
         return (RaftEstimator(load_raft(path, device=_compute_device()), iterations=iterations, name=model_name),)
 
 
+class SteadyFrameFlowPreview:
+    """Look at a computed flow: colour pictures and the pixels the flow cannot follow."""
+
+    DESCRIPTION = (
+        "Shows an Optical Flow result as colour pictures (hue = direction, saturation = speed, white = still) and "
+        "as a mask of the pixels whose flow is unreliable (forward-backward mismatch, leaving the frame, or not seen "
+        "in the other frame). One picture per pair of consecutive frames."
+    )
+    CATEGORY = category("flow")
+    FUNCTION = "preview"
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("flow_images", "unreliable")
+    OUTPUT_TOOLTIPS = (
+        "F-1 colour pictures of the flow from each frame to the next (or back, for direction = backward).",
+        "F-1 masks, 1 where that flow is unreliable.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "flow": (FLOW_SOCKET_TYPE, {"tooltip": "Output of the Optical Flow node."}),
+                "direction": (["forward", "backward"], {"default": "forward", "tooltip": "forward: frame t to t+1; backward: frame t+1 to t."}),
+                "max_magnitude": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 4096.0, "step": 0.5, "tooltip": "Speed in pixels shown fully saturated; 0 = the fastest motion in the clip (same scale for every picture)."}),
+            }
+        }
+
+    def preview(self, flow, direction, max_magnitude):
+        from ..flow.occlusion import flow_confidence
+        from ..flow.visualize import flow_to_rgb
+
+        if not isinstance(flow, FlowSequence):
+            raise ValueError(f"the flow input must come from the Optical Flow node (SF_FLOW), got {type(flow).__name__}")
+        if direction not in ("forward", "backward"):
+            raise ValueError(f"direction {direction!r} is not forward or backward")
+        pairs = flow.forward.shape[0]
+        if pairs == 0:
+            raise ValueError("the flow input holds no frame pairs (it was computed from a single frame)")
+        there, back = (flow.forward, flow.backward) if direction == "forward" else (flow.backward, flow.forward)
+        scale = max_magnitude if max_magnitude > 0 else float(torch.linalg.vector_norm(there, dim=1).max().clamp_min(1e-6))
+        images = torch.empty(pairs, flow.height, flow.width, 3)
+        masks = torch.empty(pairs, flow.height, flow.width)
+        for i in range(pairs):
+            throw_if_interrupted()
+            images[i] = flow_to_rgb(there[i:i + 1], scale)[0].permute(1, 2, 0)
+            confidence = flow_confidence(None, None, there[i:i + 1], back[i:i + 1], photometric_threshold=None)
+            masks[i] = 1.0 - confidence[0, 0]
+        return (images, masks)
+
+
 NODE_CLASS_MAPPINGS = {
     "SteadyFrameOpticalFlow": SteadyFrameOpticalFlow,
+    "SteadyFrameFlowPreview": SteadyFrameFlowPreview,
     "SteadyFrameLoadFlowModel": SteadyFrameLoadFlowModel,
     "SteadyFrameFlowWarp": SteadyFrameFlowWarp,
 }
@@ -204,4 +255,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "SteadyFrameOpticalFlow": "Optical Flow",
     "SteadyFrameFlowWarp": "Flow Warp Keyframes",
     "SteadyFrameLoadFlowModel": "Load Optical Flow Model",
+    "SteadyFrameFlowPreview": "Preview Optical Flow",
 }

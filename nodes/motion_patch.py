@@ -22,7 +22,7 @@ Frames per call = batch / len(transformer_options["cond_or_uncond"]); nothing gl
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -56,7 +56,6 @@ class MotionSettings:
     pe_length: int = 32
     max_attention_batch: int = DEFAULT_MAX_ATTENTION_BATCH
     name: str = ""
-    warned: list = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -214,41 +213,64 @@ class _CrossFrameMixin:
         return out.transpose(1, 2).reshape(b, c, h, w)
 
 
-_CROSS_FRAME_CLASSES: dict = {}
+def cross_frame_copy(norm, counter: _ChunkCount, classes: Optional[dict] = None):
+    """A GroupNorm of the same class sharing ``norm``'s parameters, normalising across frames.
 
-
-def cross_frame_copy(norm, counter: _ChunkCount):
-    """A GroupNorm of the same class sharing ``norm``'s parameters, normalising across frames."""
+    The copy's class is a subclass of ``type(norm)`` made here (``classes`` caches them for one
+    attachment); ComfyUI's own GroupNorm classes are never modified.
+    """
     cls = type(norm)
-    sub = _CROSS_FRAME_CLASSES.get(cls)
+    classes = {} if classes is None else classes
+    sub = classes.get(cls)
     if sub is None:
         sub = type(f"CrossFrame{cls.__name__}", (_CrossFrameMixin, cls), {})
-        _CROSS_FRAME_CLASSES[cls] = sub
+        classes[cls] = sub
     copy = sub.__new__(sub)
     copy.__dict__.update(norm.__dict__)
     copy._parameters = dict(norm._parameters)
     copy._buffers = dict(norm._buffers)
     copy._modules = dict(norm._modules)
     copy._steadyframe_chunks = counter
+    object.__setattr__(copy, "_steadyframe_original", norm)  # a plain reference, not a submodule
     return copy
+
+
+def _ejected_resblock_norm_paths(unet):
+    """``[(object-patch path, GroupNorm)]`` of every ResBlock norm, with indices as in the UNet
+    without motion modules (the layout object patches are applied in, see ``patch_model``)."""
+    from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
+
+    blocks = [(f"input_blocks.{i}", b) for i, b in enumerate(unet.input_blocks)]
+    if unet.middle_block is not None:
+        blocks.append(("middle_block", unet.middle_block))
+    blocks += [(f"output_blocks.{i}", b) for i, b in enumerate(unet.output_blocks)]
+    found = []
+    for prefix, block in blocks:
+        index = 0
+        for layer in block:
+            if isinstance(layer, MotionModule):
+                continue  # injected by a loaded clone; not there when object patches apply
+            if isinstance(layer, ResBlock):
+                for attr, norm in (("in_layers.0", layer.in_layers[0]), ("out_layers.0", layer.out_layers[0])):
+                    found.append((f"diffusion_model.{prefix}.{index}.{attr}", norm))
+            index += 1
+    if isinstance(unet.out[0], torch.nn.GroupNorm):
+        found.append(("diffusion_model.out.0", unet.out[0]))
+    return found
 
 
 def add_cross_frame_groupnorm(model_patcher) -> int:
     """Object-patch every ResBlock GroupNorm (and the output norm) of this clone; returns the count."""
     import comfy.patcher_extension
-    from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
 
     counter = _ChunkCount()
-    unet = model_patcher.model.diffusion_model
+    classes: dict = {}
     count = 0
-    for name, module in unet.named_modules():
-        if isinstance(module, ResBlock):
-            for attr in ("in_layers.0", "out_layers.0"):
-                path = f"diffusion_model.{name}.{attr}"
-                model_patcher.add_object_patch(path, cross_frame_copy(model_patcher.get_model_object(path), counter))
-                count += 1
-    if isinstance(unet.out[0], torch.nn.GroupNorm):
-        model_patcher.add_object_patch("diffusion_model.out.0", cross_frame_copy(model_patcher.get_model_object("diffusion_model.out.0"), counter))
+    for path, norm in _ejected_resblock_norm_paths(model_patcher.model.diffusion_model):
+        # the module in place may be another clone's patch: go back to the UNet's own norm
+        original = model_patcher.object_patches_backup.get(path, norm)
+        original = getattr(original, "_steadyframe_original", original)
+        model_patcher.add_object_patch(path, cross_frame_copy(original, counter, classes))
         count += 1
 
     def diffusion_model_wrapper(executor, x, *args, **kwargs):

@@ -282,6 +282,17 @@ class SteadyFramePromptSchedule:
                    "between keyframes, giving one conditioning per frame. Accepts FizzNodes, A1111 prompt travel and "
                    "Deforum-style keys.")
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, text=None, text_l=None):
+        """Syntax errors show up when the prompt is queued, before anything runs."""
+        for name, value in (("text", text), ("text_l", text_l)):
+            if isinstance(value, str):
+                try:
+                    parse_prompt_schedule(value, name)
+                except ScheduleError as exc:
+                    return f"Prompt schedule: {exc}"
+        return True
+
     def schedule(self, clip, text, max_frames, latent=None, pre_text="", app_text="", interpolation="linear",
                  loop=False, text_l="", width=1024, height=1024, crop_w=0, crop_h=0, target_width=1024,
                  target_height=1024, **weights):
@@ -352,6 +363,16 @@ class SteadyFrameValueSchedule:
     CATEGORY = category("schedule")
     DESCRIPTION = ("Turns a keyframe string such as 0:(1.0), 10:(0.5), 20:(0.5+0.25*sin(t/4)) into one value per frame, "
                    "plus the value at current_frame.")
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, text=None):
+        """Syntax errors show up when the prompt is queued, before anything runs."""
+        if isinstance(text, str):
+            try:
+                parse_value_schedule(text, "text")
+            except ScheduleError as exc:
+                return f"Value schedule: {exc}"
+        return True
 
     def evaluate(self, text, max_frames, current_frame, interpolation="linear", latent=None):
         frames = frame_count_from(max_frames, latent)

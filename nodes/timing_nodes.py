@@ -21,7 +21,7 @@ RETIME_MODES = {
     "resample to target fps": "resample",
 }
 RESAMPLE_METHODS = {"drop/duplicate": "nearest", "interpolate (optical flow)": "interpolate"}
-KEYFRAME_METHODS = {"edge change": "edge_change", "occlusion (optical flow)": "occlusion_change"}
+KEYFRAME_METHODS = {"edge change": "edge_change", "occlusion": "occlusion_change"}
 
 
 def _compute_device() -> torch.device:
@@ -81,16 +81,17 @@ class SteadyFrameInterpolate:
     DESCRIPTION = (
         "Frame interpolation without model downloads: multiplies the frame count by inserting multiplier-1 "
         "in-betweens into every gap. Each in-between warps both neighbouring frames along bidirectional optical flow "
-        "to its time and blends them, taking content that only one neighbour shows from that neighbour. Set the video "
-        "frame rate to fps x multiplier to keep the duration."
+        "to its time and blends them, taking content that only one neighbour shows from that neighbour. The fps output "
+        "(fps x multiplier) keeps the clip's duration."
     )
     CATEGORY = category("timing")
     FUNCTION = "interpolate"
-    RETURN_TYPES = ("IMAGE", "INT")
-    RETURN_NAMES = ("images", "frame_count")
+    RETURN_TYPES = ("IMAGE", "INT", "FLOAT")
+    RETURN_NAMES = ("images", "frame_count", "fps")
     OUTPUT_TOOLTIPS = (
         "Source frames with the in-betweens inserted ((F-1) x multiplier + 1 frames; F x multiplier in loop mode).",
         "Number of output frames.",
+        "fps x multiplier: the frame rate that keeps the clip's duration (connect it to the video writer).",
     )
 
     @classmethod
@@ -101,12 +102,14 @@ class SteadyFrameInterpolate:
                 "multiplier": ("INT", {"default": 2, "min": 2, "max": 16, "step": 1, "tooltip": "Output frames per source frame: 2 doubles the frame rate (one in-between per gap), 3 triples it, ..."}),
                 "keep_source_frames": ("BOOLEAN", {"default": True, "tooltip": "On: the source frames appear unchanged (bit-exact) between the in-betweens. Off: output only the in-betweens."}),
                 "loop": ("BOOLEAN", {"default": False, "tooltip": "Also interpolate from the last frame back to the first, for clips that loop; the first frame is not repeated at the end."}),
+                "fps": ("FLOAT", {"default": 12.0, "min": 0.01, "max": 1000.0, "step": 0.001, "tooltip": "Frame rate of the input frames; the fps output is this times the multiplier."}),
                 **_estimator_inputs(),
             },
             "optional": _flow_inputs(),
         }
 
-    def interpolate(self, images, multiplier, keep_source_frames, loop, preset, max_motion, flow=None, flow_model=None):
+    def interpolate(self, images, multiplier, keep_source_frames, loop, fps, preset, max_motion, flow=None,
+                    flow_model=None):
         node = "Interpolate Frames"
         _check_images(images, node, minimum=2)
         if multiplier < 1:
@@ -118,7 +121,7 @@ class SteadyFrameInterpolate:
         throw_if_interrupted()
         out = render_positions(images, positions, pairs, loop=bool(loop), progress=_progress(len(positions)),
                                device=_compute_device())
-        return (out, out.shape[0])
+        return (out, out.shape[0], float(fps) * int(multiplier))
 
 
 class SteadyFrameRetime:

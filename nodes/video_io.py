@@ -34,7 +34,8 @@ _COLOUR_FLAGS = Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT | Inte
 
 # AVColorSpace values (libavutil/pixfmt.h) that swscale can convert from.
 _AVCOL_SPC_BT709 = 1
-_AVCOL_SPC_UNSPECIFIED = 2
+_AVCOL_SPC_BT470BG = 5  # BT.601
+_YUV_FORMAT_PREFIXES = ("yuv", "nv1", "nv2", "p01", "p21")  # yuv*/yuvj*, nv12/nv21, p010/p016/p210...
 _AVCOL_RANGE_JPEG = 2
 _KNOWN_COLORSPACES = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6: Colorspace.SMPTE170M,
                       7: Colorspace.SMPTE240M, 9: Colorspace.BT2020, 10: Colorspace.BT2020}
@@ -195,12 +196,7 @@ def probe(path: str) -> VideoInfo:
     if _is_animated_webp(path):
         return _probe_webp(path)
     with _open_input(path) as container:
-        stream = _video_stream(container, path)
-        rate = _stream_rate(stream)
-        duration = float(container.duration / av.time_base) if container.duration else 0.0
-        frames = int(stream.frames) if stream.frames else int(round(duration * rate))
-        return VideoInfo(stream.codec_context.width, stream.codec_context.height, rate, frames, duration,
-                         bool(container.streams.audio), read_metadata(path, container))
+        return probe_container(path, container, _video_stream(container, path))
 
 
 def read_metadata(path: str, container=None) -> dict:
@@ -232,7 +228,7 @@ def read_metadata(path: str, container=None) -> dict:
 def _decode_tags(tags: dict) -> dict:
     out = {}
     for key, value in tags.items():
-        if isinstance(value, str) and value[:1] in "{[":
+        if isinstance(value, str) and value.startswith(("{", "[")):
             try:
                 value = json.loads(value)
             except ValueError:
@@ -281,13 +277,15 @@ def output_size(width: int, height: int, custom_width: int, custom_height: int) 
 
 
 def load_video(path: str, selection: FrameSelection = FrameSelection(), custom_width: int = 0,
-               custom_height: int = 0, on_frame: ProgressCallback = None) -> LoadedVideo:
+               custom_height: int = 0, on_frame: ProgressCallback = None,
+               on_decode: Optional[Callable[[], None]] = None) -> LoadedVideo:
     """Decode the selected frames of ``path`` as a float tensor.
 
     Streams: only kept frames are converted to RGB and stored (as 8-bit until
     the end), and decoding stops after the last frame that ``frame_load_cap``
-    allows. ``on_frame(n)`` is called after each decoded source frame (progress
-    and interruption).
+    allows. ``on_frame(n)`` is called after each returned frame (progress),
+    ``on_decode()`` after every decoded source frame, skipped ones included
+    (interruption checks during long skips).
     """
     if _is_animated_webp(path):
         return _load_webp(path, selection, custom_width, custom_height, on_frame)
@@ -295,10 +293,11 @@ def load_video(path: str, selection: FrameSelection = FrameSelection(), custom_w
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
         source = probe_container(path, container, stream)
+        is_gif = container.format.name == "gif"
         size = output_size(source.width, source.height, custom_width, custom_height)
         kept: list = []  # 8-bit RGB arrays, or futures of them while a worker converts
         kept_times: list[Fraction] = []
-        decoded = [0]
+        decoded = _DecodeCounter(on_decode)
         end_time = Fraction(0)
         # Decoding (this thread) and colour conversion (one worker; swscale releases the
         # GIL) overlap. At most _CONVERT_AHEAD decoded frames wait for conversion.
@@ -321,10 +320,15 @@ def load_video(path: str, selection: FrameSelection = FrameSelection(), custom_w
             f"skip_first_frames={selection.skip_first_frames}, select_every_nth={selection.select_every_nth}, "
             f"force_rate={float(selection.force_rate or 0)})")
     rate = selection.output_rate(source.frame_rate)
-    return LoadedVideo(_stack_uint8(kept), rate, source, kept_times[0], end_time, decoded[0])
+    if is_gif and not selection.force_rate and end_time > kept_times[0]:
+        # GIF delays are whole 1/100 s, so FFmpeg's rate guess is often off (8 fps reads as
+        # 8.33); the frames actually cover this span.
+        rate = exact_rate(float(len(kept) / (end_time - kept_times[0])))
+    return LoadedVideo(_stack_uint8(kept), rate, source, kept_times[0], end_time, decoded.count)
 
 
-def probe_container(path, container, stream) -> VideoInfo:
+def probe_container(path: str, container, stream) -> VideoInfo:
+    """:func:`probe` on an open container."""
     rate = _stream_rate(stream)
     duration = float(container.duration / av.time_base) if container.duration else 0.0
     frames = int(stream.frames) if stream.frames else int(round(duration * rate))
@@ -332,37 +336,51 @@ def probe_container(path, container, stream) -> VideoInfo:
                      bool(container.streams.audio), read_metadata(path, container))
 
 
-def _selected_frames(container, stream, selection: FrameSelection, path: str, decoded: list):
+#: With force_rate, skips shorter than this many seconds decode through instead of seeking.
+SEEK_MIN_SECONDS = 1
+
+
+class _DecodeCounter:
+    """Counts decoded source frames and runs a callback for each."""
+
+    def __init__(self, callback: Optional[Callable[[], None]] = None):
+        self.count = 0
+        self.callback = callback
+
+    def bump(self) -> None:
+        self.count += 1
+        if self.callback is not None:
+            self.callback()
+
+
+def _selected_frames(container, stream, selection: FrameSelection, path: str, decoded: "_DecodeCounter"):
     """Yield ``(source_index, time, frame, end_time)`` for each kept frame, in order.
 
     Times are seconds from the first frame; with ``force_rate`` a source frame is
     yielded once per output tick it covers (so it may repeat or be skipped).
-    ``decoded[0]`` counts the source frames decoded so far.
+    ``decoded`` counts the source frames decoded. With ``force_rate`` a long
+    ``skip_first_frames`` seeks to the keyframe before the first wanted time, so the
+    skipped part is not decoded (source_index is then -1).
     """
     rate = _stream_rate(stream)
-    time_base = stream.time_base or Fraction(1, 1000)
+    time_base = Fraction(stream.time_base or Fraction(1, 1000))
     last = selection.last_index()
     nth = selection.select_every_nth
     out_index = 0
-    origin = None
     previous = None  # (source index, time, frame)
-    stepper = _RateStepper(selection.force_rate, Fraction(time_base)) if selection.force_rate else None
-    for source_index, frame in enumerate(_decode(container, stream, path)):
-        decoded[0] = source_index + 1
-        t = _frame_time(frame, source_index, rate, time_base)
-        if origin is None:
-            origin = t
-        t -= origin
-        nominal = source_index / rate
-        if abs(t - nominal) <= time_base:
-            # Constant-rate file whose container rounds timestamps (Matroska: 1 ms): keep exact times.
-            t = nominal
+    seek_to = None
+    if selection.force_rate and selection.skip_first_frames and container.format.name != "gif":
+        seek_to = selection.skip_first_frames / selection.force_rate
+    stepper = _RateStepper(selection.force_rate, time_base) if selection.force_rate else None
+    for source_index, t, frame in _timed_frames(container, stream, path, decoded, rate, time_base, seek_to):
         if stepper is None:
             if selection.keeps(out_index):
                 # A kept frame stands for select_every_nth source frames (audio follows that span).
                 yield source_index, t, frame, t + nth * _frame_duration(frame, rate, time_base)
             out_index += 1
         else:
+            if source_index < 0:  # first frame after a seek: the ticks before the skip are gone
+                stepper.next_tick = max(stepper.next_tick, selection.skip_first_frames)
             if previous is not None:
                 for tick in stepper.ticks_before(t):
                     if selection.keeps(tick):
@@ -380,6 +398,54 @@ def _selected_frames(container, stream, selection: FrameSelection, path: str, de
                 yield previous[0], tick / selection.force_rate, previous[2], (tick + nth) / selection.force_rate
             if last is not None and tick >= last:
                 return
+
+
+def _timed_frames(container, stream, path, decoded, rate, time_base, seek_to=None):
+    """``(source_index, seconds from the first frame, frame)`` in presentation order.
+
+    With ``seek_to`` (seconds), after the first frame (which fixes the origin) the
+    demuxer jumps to the keyframe at or before that time; frames decoded after the
+    jump get source_index -1 (their index is unknown for variable-rate files). If
+    the jump lands after the target or the frames lack timestamps, decoding goes
+    back to the start instead, so the result never depends on the seek.
+    """
+    origin = None
+    index = 0
+    for frame in _decode(container, stream, path):
+        decoded.bump()
+        raw = _frame_time(frame, index, rate, time_base)
+        if origin is None:
+            origin = raw
+        t = _snap_time(raw - origin, rate, time_base)
+        yield index, t, frame
+        index += 1
+        if seek_to is not None and index == 1 and seek_to - t >= SEEK_MIN_SECONDS and frame.pts is not None:
+            break
+    else:
+        return
+    container.seek(int((origin + seek_to) / time_base), stream=stream, backward=True, any_frame=False)
+    last_t = Fraction(0)
+    for frame in _decode(container, stream, path):
+        decoded.bump()
+        if frame.pts is None or (last_t == 0 and frame.pts * time_base - origin > seek_to + time_base):
+            break  # cannot place this frame: decode from the start instead
+        t = _snap_time(frame.pts * time_base - origin, rate, time_base)
+        if t <= last_t:
+            continue
+        last_t = t
+        yield -1, t, frame
+    else:
+        return
+    container.seek(0, stream=stream, backward=True, any_frame=False)
+    for i, t, frame in _timed_frames(container, stream, path, decoded, rate, time_base):
+        if t > last_t:
+            yield i, t, frame
+
+
+def _snap_time(t: Fraction, rate: Fraction, time_base: Fraction) -> Fraction:
+    """``t`` on the nominal frame grid when the container only rounded it (Matroska keeps 1 ms)."""
+    nominal = round(t * rate) / rate
+    return nominal if abs(t - nominal) <= time_base else t
 
 
 def _decode(container, stream, path):
@@ -418,10 +484,10 @@ def _frame_to_rgb(frame, size: tuple[int, int]) -> np.ndarray:
     interpolation = Interpolation.LANCZOS | _COLOUR_FLAGS if scaling else (
         Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT | Interpolation.ACCURATE_RND)
     kwargs = {}
-    if frame.format.name.startswith(("yuv", "nv", "p0", "p2")) or frame.format.name.startswith("yuvj"):
+    if frame.format.name.startswith(_YUV_FORMAT_PREFIXES):
         space = frame.colorspace
-        if space not in _KNOWN_COLORSPACES:
-            space = _AVCOL_SPC_BT709 if frame.height >= 720 else 5
+        if space not in _KNOWN_COLORSPACES:  # untagged: what players assume
+            space = _AVCOL_SPC_BT709 if frame.height >= 720 else _AVCOL_SPC_BT470BG
         full_range = frame.color_range == _AVCOL_RANGE_JPEG or frame.format.name.startswith("yuvj")
         kwargs = dict(src_colorspace=_KNOWN_COLORSPACES[space],
                       src_color_range=ColorRange.JPEG if full_range else ColorRange.MPEG,

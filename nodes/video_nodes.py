@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-from fractions import Fraction
 
 from . import video_io
 from .common import category, comfy_progress_bar, throw_if_interrupted
@@ -105,7 +104,10 @@ class SteadyFrameLoadVideo:
         return f"{path}:{stat.st_mtime_ns}:{stat.st_size}"
 
     @classmethod
-    def VALIDATE_INPUTS(cls, video, **_kwargs):
+    def VALIDATE_INPUTS(cls, video):
+        # Only ``video`` is named: ComfyUI still range-checks the other inputs, and skips
+        # its combo check for ``video`` (new uploads, "[output]" annotations); the path
+        # check here replaces it.
         try:
             resolve_video_path(video)
         except ValueError as exc:
@@ -128,7 +130,8 @@ class SteadyFrameLoadVideo:
             throw_if_interrupted()
             progress.update_absolute(min(count, expected), expected)
 
-        loaded = video_io.load_video(path, selection, custom_width, custom_height, on_frame)
+        loaded = video_io.load_video(path, selection, custom_width, custom_height, on_frame,
+                                     on_decode=throw_if_interrupted)
         audio = video_io.load_audio(path, loaded.start_time, loaded.end_time) if info.has_audio else None
         return (loaded.images, int(loaded.images.shape[0]), float(loaded.frame_rate), audio,
                 InputImpl.VideoFromFile(path))

@@ -7,6 +7,7 @@ from steadyframe.flow.deflicker import (
     collect_statistics,
     deflicker_global,
     detect_scene_cuts,
+    estimate_shift,
     find_scene_cuts,
     interpolate_monotone,
     segments_from_cuts,
@@ -178,6 +179,14 @@ def test_streaming_chunk_size_does_not_change_the_result(small_clip):
         whole = deflicker_global(flickering, GlobalSettings(method=method, chunk_size=32)).images
         chunked = deflicker_global(flickering, GlobalSettings(method=method, chunk_size=3)).images
         assert (whole - chunked).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("motion,size", [((3, -2), (96, 128)), ((-7, 5), (160, 200)), ((0, 0), (64, 64))])
+def test_estimate_shift_finds_whole_pixel_pans_through_flicker(motion, size):
+    clip = moving_clip(2, size[0], size[1], motion=motion, seed=9).clean
+    luma = clip @ torch.tensor([0.299, 0.587, 0.114])
+    # current(p) = previous(p + motion), even when the second frame is brighter and offset.
+    assert estimate_shift(luma[0], luma[1] * 1.2 + 0.05) == motion
 
 
 def test_temporal_gaussian_respects_segments_and_renormalises_edges():

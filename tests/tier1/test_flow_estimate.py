@@ -120,3 +120,10 @@ def test_bad_arguments_are_clear_errors():
         estimate_flow(torch.rand(16, 16, 3), frame)
     with pytest.raises(ValueError, match="max_motion must be a positive"):
         estimate_flow(frame, frame, max_motion=0)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 5), (3, 3), (7, 40)])
+def test_degenerate_sizes_give_finite_flow_of_the_right_shape(size):
+    for preset in PRESETS:
+        flow = estimate_flow(torch.rand(1, 3, *size), torch.rand(1, 3, *size), preset)
+        assert flow.shape == (1, 2, *size) and torch.isfinite(flow).all(), preset

@@ -169,3 +169,22 @@ def test_dilate_mask_grows_by_the_radius():
     grown = dilate_mask(mask, 2)
     assert grown.sum() == 25 and grown[0, 0, 2:7, 2:7].eq(1).all()
     assert torch.equal(dilate_mask(mask, 0), mask)
+
+
+def test_direct_mode_streams_one_frame_of_flow_at_a_time():
+    from steadyframe.flow.keyframe_warp import direct_propagations
+
+    calls = []
+
+    def counting(frame_a, frame_b):
+        calls.append(frame_a.shape[0])
+        return torch.zeros(frame_a.shape[0], 2, *frame_a.shape[-2:])
+
+    frames = torch.rand(7, 12, 16, 3)
+    stream = direct_propagations(frames, [0, 6], WarpSettings(), estimator=counting)
+    assert next(stream) == [] and calls == []  # keyframe: nothing estimated
+    first = next(stream)
+    # Frame 1: target->key and key->target for both keyframes, in one batch of 4 pairs.
+    assert calls == [4] and [p.key for p in first] == [0, 6]
+    remaining = list(stream)
+    assert len(remaining) == 5 and remaining[-1] == [] and calls == [4] * 5  # frames 1-5

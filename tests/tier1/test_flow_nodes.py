@@ -70,3 +70,21 @@ def test_flow_warp_node_errors(clip):
     other = FlowSequence(torch.zeros(2, 2, 32, 40), torch.zeros(2, 2, 32, 40), 32, 40)
     with pytest.raises(ValueError, match="computed for 3 frames of 40x32 but frames has 4 frames of 40x32"):
         SteadyFrameFlowWarp().warp(clip, clip[:1], **args, flow=other)
+
+
+def test_flow_preview_colours_direction_and_masks_the_entering_edge(clip):
+    from steadyframe.nodes.flow_nodes import SteadyFrameFlowPreview
+
+    (flow,) = SteadyFrameOpticalFlow().compute(clip, **_defaults(SteadyFrameOpticalFlow))
+    images, unreliable = SteadyFrameFlowPreview().preview(flow, "forward", 1.5)
+    assert images.shape == (3, 32, 40, 3) and unreliable.shape == (3, 32, 40)
+    # Motion (+1, +1) per frame, |v| = 1.41 of 1.5: hue 45 degrees (orange, RGB ~ (1, 0.75, 0)), nearly saturated.
+    centre = images[:, 8:-8, 8:-8].mean(dim=(0, 1, 2))
+    assert torch.allclose(centre, torch.tensor([1.0, 0.76, 0.06]), atol=0.05), centre
+    auto, _ = SteadyFrameFlowPreview().preview(flow, "forward", 0.0)  # scaled to the clip's fastest vector
+    assert auto[:, 8:-8, 8:-8].mean(dim=(0, 1, 2))[2] > centre[2]
+    # Frame t's last column/row leave the frame in t+1.
+    assert unreliable[:, :, -1].mean() > 0.9 and unreliable[:, 8:-8, 8:-8].mean() < 0.05
+    still = FlowSequence(torch.zeros(1, 2, 8, 8), torch.zeros(1, 2, 8, 8), 8, 8)
+    white, _ = SteadyFrameFlowPreview().preview(still, "backward", 4.0)
+    assert torch.allclose(white, torch.ones_like(white))

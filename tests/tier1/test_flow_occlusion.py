@@ -1,5 +1,4 @@
 """flow/occlusion.py: forward-backward (norm test), out-of-frame and photometric confidence."""
-import pytest
 import torch
 
 from steadyframe.flow.estimate import estimate_flow

@@ -144,6 +144,21 @@ def test_repair_adopts_nearby_flow_that_explains_the_pixel():
     assert torch.equal(repaired[..., :16, :], damaged[..., :16, :])
 
 
+def test_a_cut_repeats_the_nearer_frame():
+    from support.moving_scene import scene_cut_clip
+
+    clip = scene_cut_clip((1, 1))  # two unrelated shots
+    frames = clip.permute(0, 3, 1, 2)
+    flows = estimate_flow(frames, frames.flip(0), preset="fast", max_motion=16)
+    interpolator = PairInterpolator(frames[:1], frames[1:], flows[:1], flows[1:])
+    assert bool(interpolator.is_cut.all())
+    assert torch.equal(interpolator.at(0.25), frames[:1])
+    assert torch.equal(interpolator.at(0.75), frames[1:])
+    # A moving scene is not a cut.
+    moving = PairInterpolator(chw(SCENE.frame(0)), chw(SCENE.frame(1)), *exact_flows(SCENE))
+    assert not bool(moving.is_cut.any())
+
+
 @pytest.mark.parametrize(
     "frames, multiplier, loop, keep, expected",
     [(4, 2, False, True, 7), (4, 3, False, True, 10), (4, 4, True, True, 16), (4, 3, False, False, 6),
@@ -200,8 +215,9 @@ def test_node_uses_given_flow_and_reports_the_count():
     forward = torch.cat([SCENE.flow(i, i + 1) for i in range(2)])
     backward = torch.cat([SCENE.flow(i + 1, i) for i in range(2)])
     flow = FlowSequence(forward, backward, 64, 64)
-    images, count = SteadyFrameInterpolate().interpolate(frames, 4, True, False, "fast", 48, flow=flow)
+    images, count, fps = SteadyFrameInterpolate().interpolate(frames, 4, True, False, 6.0, "fast", 48, flow=flow)
     assert count == 9 and images.shape == (9, 64, 64, 3)
+    assert fps == 24.0
     assert torch.equal(images[4], frames[1])
     assert psnr(images[2], SCENE.frame(0.5)) > psnr(0.5 * (frames[0] + frames[1]), SCENE.frame(0.5)) + 10.0
 
@@ -210,6 +226,17 @@ def test_node_rejects_a_flow_of_other_frames_and_single_frames():
     frames = SCENE.frames(range(3))
     wrong = FlowSequence(torch.zeros(1, 2, 64, 64), torch.zeros(1, 2, 64, 64), 64, 64)
     with pytest.raises(ValueError, match="2 frames"):
-        SteadyFrameInterpolate().interpolate(frames, 2, True, False, "fast", 48, flow=wrong)
+        SteadyFrameInterpolate().interpolate(frames, 2, True, False, 12.0, "fast", 48, flow=wrong)
     with pytest.raises(ValueError, match="at least 2"):
-        SteadyFrameInterpolate().interpolate(frames[:1], 2, True, False, "fast", 48)
+        SteadyFrameInterpolate().interpolate(frames[:1], 2, True, False, 12.0, "fast", 48)
+
+
+def test_node_loop_mode_with_flow_estimates_the_closing_pair():
+    scene = MovingSquareScene(height=32, width=32, square_size=10, square_origin=(6.0, 8.0),
+                              square_velocity=(2.0, 0.0), background_velocity=(0.0, 0.0))
+    frames = scene.frames(range(3))
+    images, count, fps = SteadyFrameInterpolate().interpolate(frames, 3, True, True, 8.0, "fast", 16)
+    assert count == 9 and fps == 24.0
+    assert torch.equal(images[6], frames[2])
+    # The closing in-betweens move from frame 2 back towards frame 0: the last one is closer to frame 0.
+    assert float((images[8] - frames[0]).abs().mean()) < float((images[8] - frames[2]).abs().mean())

@@ -113,7 +113,7 @@ def test_node_occlusion_method_uses_a_given_flow():
     forward[2, 0, :32] = 4.0  # half the picture fails the check in pair 2 only
     flow = FlowSequence(forward=forward, backward=torch.zeros_like(forward), height=64, width=64)
     text, keyframes, count = SteadyFrameSelectKeyframes().select(
-        frames, "occlusion (optical flow)", 60.0, 30.0, 1, 10, False, "fast", 48, flow=flow)
+        frames, "occlusion", 60.0, 30.0, 1, 10, False, "fast", 48, flow=flow)
     assert text == "0, 3"  # the change between frames 2 and 3 makes frame 3 a keyframe
     assert count == 2 and keyframes.shape[0] == 2
 
@@ -121,3 +121,19 @@ def test_node_occlusion_method_uses_a_given_flow():
 def test_node_rejects_mismatched_gaps(cut_clip):
     with pytest.raises(ValueError, match="max_gap"):
         SteadyFrameSelectKeyframes().select(cut_clip, "edge change", 60.0, 15.0, 10, 5, True, "fast", 48)
+
+
+def test_exposure_drift_is_not_a_change():
+    clip = scene_cut_clip((12,), motion=0.0)
+    gains = torch.linspace(1.0, 0.55, 12).view(12, 1, 1, 1)
+    edges = edge_maps(clip * gains)
+    assert max(edge_change(edges, 0, i) for i in range(12)) < 10.0
+    assert keyframes_by_edges(clip * gains, threshold=60.0, min_gap=2, max_gap=40, include_last=False) == [0]
+
+
+def test_blank_frames_have_no_change_and_content_appearing_is_a_full_change():
+    blank = torch.full((2, 64, 64, 3), 0.3)
+    shot = scene_cut_clip((1,), motion=0.0)
+    edges = edge_maps(torch.cat((blank, shot)))
+    assert edge_change(edges, 0, 1) == 0.0
+    assert edge_change(edges, 1, 2) == 100.0

@@ -133,3 +133,12 @@ def test_prompt_schedule_node_declares_its_inputs():
     assert set(optional["interpolation"][0]) >= {"linear", "slerp", "none", "ease_in_out"}
     assert optional["pw_a"][0] == "FLOAT,FLOATS"
     assert SteadyFramePromptSchedule.RETURN_TYPES[:2] == ("CONDITIONING", "CONDITIONING")
+
+
+def test_syntax_errors_are_reported_when_the_prompt_is_queued():
+    assert SteadyFramePromptSchedule.VALIDATE_INPUTS(text='"0": "a", "8": "b"') is True
+    assert SteadyFramePromptSchedule.VALIDATE_INPUTS() is True  # text comes from a link: checked when it runs
+    message = SteadyFramePromptSchedule.VALIDATE_INPUTS(text='"0": "a"', text_l='"0" "b"')
+    assert message.startswith("Prompt schedule: text_l, line 1, col 5: expected")
+    assert SteadyFrameValueSchedule.VALIDATE_INPUTS(text="0:(1), 8:(0.5)") is True
+    assert SteadyFrameValueSchedule.VALIDATE_INPUTS(text="0:(t.real)").startswith("Value schedule: text, line 1, col 4")

@@ -320,3 +320,22 @@ def test_fuzz_only_schedule_errors_escape():
             assert frames is not None and len(frames) >= 1
     # Both outcomes occur: the fuzzer reaches the parsers' success and error paths.
     assert outcomes["ok"] > 100 and outcomes["error"] > 100, outcomes
+
+
+def test_value_schedule_drives_prompt_weights_per_frame():
+    """The Value Schedule's FLOATS output feeds pw_a: each frame's prompt carries its own value."""
+    from steadyframe.nodes.schedule_nodes import SteadyFrameValueSchedule
+
+    floats, _, _ = SteadyFrameValueSchedule().evaluate("0:(0.5), 4:(1.5)", 5, 0)
+    plan = parse_prompt_schedule('"0": "a (cat:`pw_a`)"').plan(5, weights={"pw_a": floats})
+    assert [b.positive_from for b in plan.frames] == [f"a (cat:{w})" for w in ("0.5", "0.75", "1", "1.25", "1.5")]
+    assert plan.prompts() == [b.positive_from for b in plan.frames]
+
+
+def test_describe_lists_every_frame():
+    plan = parse_prompt_schedule('"0": "a --neg x", "2": "b"').plan(3)
+    assert plan.describe().splitlines() == [
+        "0: a --neg x",
+        '1: a (0.500) -> b (0.500) --neg x -> ""',
+        "2: b",
+    ]

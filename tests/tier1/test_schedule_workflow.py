@@ -11,7 +11,7 @@ WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 
 @pytest.fixture(scope="module")
 def workflow(repo_root):
-    return json.loads((repo_root / "workflows" / "prompt_travel_animatediff.json").read_text())
+    return json.loads((repo_root / "workflows" / "prompt_travel.json").read_text())
 
 
 def widget_names(node_class):

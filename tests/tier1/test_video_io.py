@@ -96,6 +96,46 @@ def test_video_round_trip_quality_and_ntsc_rate(tmp_path, name):
     with av.open(path) as container:  # tagged BT.709 limited range, so players convert it right
         ctx = container.streams.video[0].codec_context
         assert (ctx.colorspace, ctx.color_range) == (1, 1)
+        if name == "h265-mp4":
+            assert ctx.codec_tag == "hvc1"  # what Apple players need to play HEVC in mp4
+
+
+def _write_tagged(path, images, colorspace, full_range, tag):
+    """h264 written by plain PyAV with a chosen matrix and range, tagged or not."""
+    from av.video.reformatter import ColorRange, Colorspace, Interpolation
+
+    arrays = (images * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+    flags = Interpolation.BICUBIC | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT | Interpolation.FULL_CHR_H_INP
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.height, stream.width = images.shape[1:3]
+        stream.pix_fmt = "yuv444p"
+        stream.options = {"crf": "0"}
+        if tag:
+            stream.codec_context.colorspace = 5 if colorspace == "601" else 1
+            stream.codec_context.color_range = 2 if full_range else 1
+        for array in arrays:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24").reformat(
+                format="yuv444p", dst_colorspace=Colorspace.ITU601 if colorspace == "601" else Colorspace.ITU709,
+                dst_color_range=ColorRange.JPEG if full_range else ColorRange.MPEG, interpolation=flags)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("colorspace,full_range,tag", [
+    ("601", False, True), ("601", True, True), ("709", True, True),
+    ("601", False, False),  # untagged below 720 lines: BT.601, as players assume
+])
+def test_decoding_follows_the_colour_tags(tmp_path, colorspace, full_range, tag):
+    images = smooth_frames(3, 32, 48)
+    path = str(tmp_path / "tagged.mp4")
+    _write_tagged(path, images, colorspace, full_range, tag)
+    loaded = load_video(path)
+    assert psnr(loaded.images, images) >= 40.0
+    shift = (loaded.images.mean(dim=(0, 1, 2)) - images.mean(dim=(0, 1, 2))).abs()
+    assert float(shift.max()) <= 1 / 255
 
 
 def test_h264_default_crf_is_reasonable(tmp_path):
@@ -152,6 +192,7 @@ def test_gif_rate_keeps_average_for_rates_not_on_centiseconds(tmp_path):
             delays.append(image.info["duration"])
     assert sum(delays) == 1000  # 8 frames at 8 fps last exactly one second
     assert set(delays) <= {120, 130}
+    assert load_video(path).frame_rate == 8  # from the delays, not FFmpeg's 25/3 guess
 
 
 def test_webp_lossless_round_trip(tmp_path):
@@ -246,6 +287,20 @@ def test_skip_nth_cap_and_decode_stops_early(ntsc_mp4):
     assert loaded.start_time == Fraction(4 * 1001, 30000)
 
 
+def test_decode_callback_runs_for_skipped_frames_and_can_stop(ntsc_mp4):
+    seen = []
+    load_video(ntsc_mp4, FrameSelection(skip_first_frames=20, frame_load_cap=1), on_decode=lambda: seen.append(1))
+    assert len(seen) == 21
+
+    def stop():
+        if len(seen) == 30:
+            raise _Boom("cancelled while skipping")
+        seen.append(1)
+
+    with pytest.raises(_Boom):
+        load_video(ntsc_mp4, FrameSelection(skip_first_frames=25), on_decode=stop)
+
+
 def test_skip_past_the_end_is_a_clear_error(ntsc_mp4):
     with pytest.raises(ValueError, match="no frame selected.*skip_first_frames=40"):
         load_video(ntsc_mp4, FrameSelection(skip_first_frames=40))
@@ -269,6 +324,29 @@ def test_vfr_file_resampled_by_timestamps(tmp_path):
     capped = load_video(path, FrameSelection(force_rate=Fraction(10), skip_first_frames=2, frame_load_cap=2))
     assert frame_numbers(capped.images, 6) == [2, 2]
     assert capped.decoded_frames == 4  # frame 3 (at .4 s) was needed to know frame 2 lasts past .3 s
+
+
+def test_long_skip_with_force_rate_seeks_instead_of_decoding(tmp_path):
+    path = str(tmp_path / "intra.mkv")  # FFV1: every frame is a keyframe
+    write_vfr_mkv(path, [100 * i for i in range(60)], end_ms=6000)
+    loaded = load_video(path, FrameSelection(force_rate=Fraction(10), skip_first_frames=40, frame_load_cap=5))
+    assert frame_numbers(loaded.images, 60) == [40, 41, 42, 43, 44]
+    assert loaded.start_time == 4
+    # The first frame (time origin), then from a keyframe near 4 s: far fewer than the 45 a
+    # straight decode needs (decoder threads and the index granularity add a few).
+    assert loaded.decoded_frames <= 15
+    # 20 fps: every source frame twice, starting at output frame 81 (second half of source frame 40).
+    doubled = load_video(path, FrameSelection(force_rate=Fraction(20), skip_first_frames=81, frame_load_cap=4))
+    assert frame_numbers(doubled.images, 60) == [40, 41, 41, 42]
+
+
+def test_seek_to_a_far_keyframe_gives_the_same_frames(tmp_path):
+    path = str(tmp_path / "gop.mp4")  # one keyframe at the start: the seek lands at 0
+    encode_video(numbered_frames(90), path, "h264-mp4", 30, crf=0)
+    loaded = load_video(path, FrameSelection(force_rate=Fraction(30), skip_first_frames=60, frame_load_cap=6))
+    everything = load_video(path, FrameSelection(force_rate=Fraction(30)))
+    assert torch.equal(loaded.images, everything.images[60:66])
+    assert frame_numbers(loaded.images, 90)[0] == 60
 
 
 # ----------------------------------------------------------------------------- audio

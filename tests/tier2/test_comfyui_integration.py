@@ -141,8 +141,18 @@ def _file_choice_errors_only(node_errors) -> list:
     return left
 
 
+@pytest.fixture(scope="module")
+def with_core_extras(loaded_by_comfyui):
+    """ComfyUI's comfy_extras nodes too (a server loads them at start-up; the registry is
+    restored by ``loaded_by_comfyui`` afterwards)."""
+    import nodes as comfy_nodes
+
+    asyncio.run(comfy_nodes.init_builtin_extra_nodes())
+    return loaded_by_comfyui
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
-def test_shipped_workflow_converts_and_validates(path, live_object_info, loaded_by_comfyui):
+def test_shipped_workflow_converts_and_validates(path, live_object_info, with_core_extras):
     import execution
 
     prompt = to_api(load_workflow(path), live_object_info, source=path.name)

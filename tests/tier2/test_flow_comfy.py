@@ -53,7 +53,7 @@ def test_load_flow_model_node_lists_and_loads_a_user_file(flow_folder):
     (estimator,) = SteadyFrameLoadFlowModel().load("raft_random.safetensors", 2)
     assert isinstance(estimator, RaftEstimator)
     frames = torch.rand(2, 64, 72, 3)
-    (flow,) = SteadyFrameOpticalFlow().compute(frames, "balanced", "preset default", 48, flow_model=estimator)
+    (flow,) = SteadyFrameOpticalFlow().compute(frames, "balanced", "full", 48, flow_model=estimator)
     assert isinstance(flow, FlowSequence) and flow.forward.shape == (1, 2, 64, 72)
     with pytest.raises(ValueError, match="'absent.pth' was not found"):
         SteadyFrameLoadFlowModel().load("absent.pth", 2)
@@ -68,7 +68,7 @@ def test_progress_reaches_comfyui_and_cancel_stops_the_node(comfyui_root):
     previous_hook = comfy.utils.PROGRESS_BAR_HOOK
     comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total)))
     try:
-        SteadyFrameFlowWarp().warp(clip, clip[:1], "0", "fast", "preset default", 16, 2, 0.5, 0.1, "bicubic", "error")
+        SteadyFrameFlowWarp().warp(clip, clip[:1], "0", "fast", "full", 16, 2, 0.5, 0.1, "bicubic", "error")
     finally:
         comfy.utils.set_progress_bar_global_hook(previous_hook)
     assert updates[-1] == (4, 4) and [v for v, _ in updates] == sorted(v for v, _ in updates)
@@ -76,6 +76,6 @@ def test_progress_reaches_comfyui_and_cancel_stops_the_node(comfyui_root):
     comfy.model_management.interrupt_current_processing(True)
     try:
         with pytest.raises(comfy.model_management.InterruptProcessingException):
-            SteadyFrameOpticalFlow().compute(clip, "fast", "preset default", 16)
+            SteadyFrameOpticalFlow().compute(clip, "fast", "full", 16)
     finally:
         comfy.model_management.interrupt_current_processing(False)

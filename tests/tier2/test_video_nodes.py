@@ -4,7 +4,6 @@ import os
 from fractions import Fraction
 
 import pytest
-import torch
 
 from steadyframe.nodes import video_io
 from support.video_clips import frame_numbers, numbered_frames, psnr, smooth_frames, tone

@@ -1,0 +1,63 @@
+"""Timing nodes inside a real ComfyUI (in-process): progress bar, Cancel, the Optical Flow node's output."""
+import pytest
+import torch
+
+from steadyframe.nodes.flow_nodes import SteadyFrameOpticalFlow
+from steadyframe.nodes.timing_nodes import SteadyFrameInterpolate, SteadyFrameRetime, SteadyFrameSelectKeyframes
+
+from support.moving_scene import MovingSquareScene, scene_cut_clip
+
+pytestmark = pytest.mark.tier2
+
+SCENE = MovingSquareScene(height=32, width=32, square_size=10, square_origin=(6.0, 8.0),
+                          square_velocity=(2.0, 0.0), background_velocity=(0.0, 0.0))
+
+
+def test_interpolate_reports_progress_to_comfyui(comfyui_root):
+    import comfy.utils
+
+    frames = SCENE.frames(range(3))
+    updates = []
+    previous_hook = comfy.utils.PROGRESS_BAR_HOOK
+    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total)))
+    try:
+        images, count, _ = SteadyFrameInterpolate().interpolate(frames, 2, True, False, 12.0, "fast", 16)
+    finally:
+        comfy.utils.set_progress_bar_global_hook(previous_hook)
+    assert count == 5
+    assert updates[-1] == (5, 5)
+    assert [v for v, _ in updates] == sorted(v for v, _ in updates)
+
+
+def test_cancel_stops_interpolation_and_resampling(comfyui_root):
+    import comfy.model_management
+
+    frames = SCENE.frames(range(3))
+    try:
+        # ComfyUI clears the flag when it raises, so each node gets its own Cancel.
+        comfy.model_management.interrupt_current_processing(True)
+        with pytest.raises(comfy.model_management.InterruptProcessingException):
+            SteadyFrameInterpolate().interpolate(frames, 2, True, False, 12.0, "fast", 16)
+        comfy.model_management.interrupt_current_processing(True)
+        with pytest.raises(comfy.model_management.InterruptProcessingException):
+            SteadyFrameRetime().retime(frames, 10.0, "resample to target fps", 2, 20.0, "interpolate (optical flow)",
+                                       "fast", 16)
+    finally:
+        comfy.model_management.interrupt_current_processing(False)
+
+
+def test_flow_from_the_optical_flow_node_feeds_the_timing_nodes(comfyui_root):
+    frames = SCENE.frames(range(4))
+    (flow,) = SteadyFrameOpticalFlow().compute(frames, "balanced", "preset default", 16)
+    with_flow, count, fps = SteadyFrameInterpolate().interpolate(frames, 2, True, False, 12.0, "balanced", 16, flow=flow)
+    assert (count, fps) == (7, 24.0)
+    truth = SCENE.frame(1.5)
+    blend = 0.5 * (frames[1] + frames[2])
+    assert float(((with_flow[3] - truth) ** 2).mean()) < 0.5 * float(((blend - truth) ** 2).mean())
+
+    clip = scene_cut_clip((6, 6), height=32, width=32, motion=0.0)
+    (clip_flow,) = SteadyFrameOpticalFlow().compute(clip, "fast", "preset default", 16)
+    text, keyframes, keyframe_count = SteadyFrameSelectKeyframes().select(
+        clip, "occlusion", 60.0, 30.0, 2, 20, False, "fast", 16, flow=clip_flow)
+    assert text == "0, 6"
+    assert keyframe_count == 2 and torch.equal(keyframes[1], clip[6])

@@ -103,14 +103,17 @@ def quality_table(args) -> None:
     flows = PairFlows(flow=clip)
     print(f"clean clip: F_Y {luminance_flicker(clip.clean):.3f}, E_warp {warping_error(clip.clean, flows).value * 1e3:.4f}")
     table = methods(args.flow_preset)
-    header = f"{'method':34s}" + "".join(f" | {case:^30s}" for case in CASES)
-    print(header)
-    print(f"{'':34s}" + " | ".join([""] + [f"{'F_Y':>7s} {'E_warp':>8s} {'PSNR':>6s} {'worst':>5s}"] * len(CASES)))
+    shown = args.cases or list(CASES)
+    print(f"{'method':34s}" + "".join(f" | {case:^30s}" for case in shown))
+    print(f"{'':34s}" + " | ".join([""] + [f"{'F_Y':>7s} {'E_warp':>8s} {'PSNR':>6s} {'worst':>5s}"] * len(shown)))
+    cases = {case: CASES[case] for case in (args.cases or list(CASES))}
     for name, run in table.items():
         if args.skip_estimated_flow and "TV-L1" in name:
             continue
+        if args.methods and name != "input (no deflicker)" and not any(part in name for part in args.methods):
+            continue
         cells = []
-        for case, flicker in CASES.items():
+        for case, flicker in cases.items():
             fy, ew, ps = [], [], []
             for seed in range(1, args.seeds + 1):
                 x = inject_flicker(clip.clean, seed=seed, **flicker)
@@ -170,6 +173,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=384)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--flow-preset", default="fast", choices=["fast", "balanced", "quality"])
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=None, help="flicker cases to run")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="only the rows whose name contains one of these strings (the input row is always kept)")
     parser.add_argument("--skip-estimated-flow", action="store_true", help="skip the TV-L1 row (slow on CPU)")
     parser.add_argument("--speed-size", type=int, default=512)
     parser.add_argument("--speed-frames", type=int, default=64)

@@ -188,16 +188,17 @@ def collect_statistics(images: torch.Tensor, settings: GlobalSettings, progress:
         rgb = images[start:start + settings.chunk_size].permute(0, 3, 1, 2).float()
         sample = to_space(rgb[:, :, ::stride, ::stride], settings.color_space).flatten(2)
         if relative:
-            grey = (rgb * luma).sum(dim=1)
-            for i in range(rgb.shape[0]):
-                if previous is not None:
-                    shift = estimate_shift(previous[1], grey[i])
-                    gain, bias = relative_affine(previous[0], rgb[i], shift, stride, settings)
-                    gains.append(gain)
-                    biases.append(bias)
-                    shifts.append(shift)
-                # Views of the input and of this chunk's luma: nothing is copied.
-                previous = (rgb[i], grey[i])
+            grey = (rgb * luma).sum(dim=1).cpu().numpy()
+            frames = ([previous[0]] if previous is not None else []) + list(rgb.unbind(0))
+            greys = ([previous[1]] if previous is not None else []) + list(grey)
+            chunk_shifts = [_shift_numpy(greys[i - 1], greys[i]) for i in range(1, len(greys))]
+            if chunk_shifts:
+                gain, bias = _pair_affines(frames, chunk_shifts, stride, settings)
+                gains.append(gain)
+                biases.append(bias)
+                shifts.extend(chunk_shifts)
+            # Views of the input and of this chunk's luma: nothing is copied.
+            previous = (rgb[-1], grey[-1])
         mean, std = _robust_moments(sample, settings.clip_sigmas)
         means.append(mean)
         stds.append(std)
@@ -222,8 +223,8 @@ def collect_statistics(images: torch.Tensor, settings: GlobalSettings, progress:
         lab_mean=torch.cat(lab_means).cpu(),
         structure=structure,
         flat=flat,
-        pair_gain=torch.stack(gains).cpu() if gains else empty,
-        pair_bias=torch.stack(biases).cpu() if biases else empty.clone(),
+        pair_gain=torch.cat(gains).cpu() if gains else empty,
+        pair_bias=torch.cat(biases).cpu() if biases else empty.clone(),
         pair_shift=shifts,
     )
 
@@ -237,18 +238,23 @@ def estimate_shift(previous: torch.Tensor, current: torch.Tensor, coarse_size: i
     estimate. Returns (0, 0) when the frames are too small or no clear peak stands out (no common
     translation), so the caller falls back to comparing whole frames.
     """
+    return _shift_numpy(previous.detach().float().cpu().numpy(), current.detach().float().cpu().numpy(),
+                        coarse_size, fine_size)
+
+
+def _shift_numpy(previous: np.ndarray, current: np.ndarray, coarse_size: int = 64,
+                 fine_size: int = 128) -> tuple[int, int]:
+    # numpy throughout: these arrays are small, and torch's multi-threaded CPU kernels (FFT in
+    # particular) spend far longer waking their thread pool than computing when cores are busy.
     height, width = current.shape
     if min(height, width) < 16:
         return (0, 0)
     factor = max(1, math.ceil(max(height, width) / coarse_size))
     coarse = (0, 0)
-    if factor > 1:
-        small = (max(8, height // factor), max(8, width // factor))
-        a = F.interpolate(previous[None, None], size=small, mode="area")[0, 0]
-        b = F.interpolate(current[None, None], size=small, mode="area")[0, 0]
-        peak = _phase_correlation(a, b)
+    if factor > 1 and min(height, width) // factor >= 8:
+        peak = _phase_correlation(_block_mean(previous, factor), _block_mean(current, factor))
         if peak is not None:
-            coarse = (round(peak[0] * width / small[1]), round(peak[1] * height / small[0]))
+            coarse = (peak[0] * factor, peak[1] * factor)
     size_y, size_x = min(height, fine_size), min(width, fine_size)
     cur_y, cur_x = (height - size_y) // 2, (width - size_x) // 2
     prev_y = min(max(cur_y + coarse[1], 0), height - size_y)
@@ -264,16 +270,21 @@ def estimate_shift(previous: torch.Tensor, current: torch.Tensor, coarse_size: i
     return (int(dx), int(dy))
 
 
+def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """Average over factor x factor blocks (the ragged edge is dropped). (H, W) -> (H//f, W//f)."""
+    h, w = image.shape[0] // factor, image.shape[1] // factor
+    return image[:h * factor, :w * factor].reshape(h, factor, w, factor).mean(axis=(1, 3))
+
+
 def _phase_correlation(a: torch.Tensor, b: torch.Tensor):
     """Integer (dx, dy) with b(p) ~ a(p + d), or None without a distinct peak. a, b: (h, w).
 
-    Runs in numpy: these FFTs are tiny, and torch's multi-threaded CPU FFT spends ~1000x longer
-    waking its thread pool than computing when the cores are busy.
+    a, b: numpy arrays.
     """
     h, w = a.shape
     window = np.outer(np.hanning(h), np.hanning(w))
-    a = a.detach().float().cpu().numpy().astype(np.float64)
-    b = b.detach().float().cpu().numpy().astype(np.float64)
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
     fa = np.fft.rfft2((a - a.mean()) * window)
     fb = np.fft.rfft2((b - b.mean()) * window)
     cross = fa * np.conj(fb)
@@ -288,6 +299,36 @@ def _phase_correlation(a: torch.Tensor, b: torch.Tensor):
     dy = qy - h if qy > h // 2 else qy
     dx = qx - w if qx > w // 2 else qx
     return (dx, dy)
+
+
+def _pair_affines(frames: list, shifts: list, stride: int, settings: GlobalSettings):
+    """(gain, bias), each (P, 3) float64, of the P = len(frames) - 1 consecutive pairs of
+    ``frames`` ((3, H, W) RGB views), all measured at once: every pair's overlap is cut with the
+    largest shift of the batch as margin, so the crops share one size and stack into one batch."""
+    _, height, width = frames[0].shape
+    margin_x = max(abs(dx) for dx, _ in shifts)
+    margin_y = max(abs(dy) for _, dy in shifts)
+    if width - 2 * margin_x < 8 or height - 2 * margin_y < 8:
+        pairs = [relative_affine(frames[i], frames[i + 1], shifts[i], stride, settings) for i in range(len(shifts))]
+        return torch.stack([g for g, _ in pairs]), torch.stack([b for _, b in pairs])
+    crops = []
+    for i, (dx, dy) in enumerate(shifts):
+        crops.append(frames[i][:, margin_y + dy:height - margin_y + dy:stride, margin_x + dx:width - margin_x + dx:stride])
+    for i in range(len(shifts)):
+        crops.append(frames[i + 1][:, margin_y:height - margin_y:stride, margin_x:width - margin_x:stride])
+    values = to_space(torch.stack(crops), settings.color_space).flatten(2)
+    mean, std = _robust_moments(values, settings.clip_sigmas)
+    count = len(shifts)
+    return _affine_from_moments(mean[:count], std[:count], mean[count:], std[count:], settings)
+
+
+def _affine_from_moments(mean_p, std_p, mean_c, std_c, settings: GlobalSettings):
+    """gain = std ratio (clamped; 1 where either side is flat), bias = mean_c - gain * mean_p."""
+    eps = 1e-3 * _SPACE_SCALE[settings.color_space]
+    usable = (std_p > eps) & (std_c > eps)
+    ratio = (std_c / std_p.clamp_min(eps)).clamp(1.0 / settings.max_gain, settings.max_gain)
+    gain = torch.where(usable, ratio, torch.ones_like(ratio))
+    return gain, mean_c - gain * mean_p
 
 
 def relative_affine(previous: torch.Tensor, current: torch.Tensor, shift: tuple[int, int], stride: int,
@@ -308,11 +349,8 @@ def relative_affine(previous: torch.Tensor, current: torch.Tensor, shift: tuple[
                         current[:, y0:y1:stride, x0:x1:stride]))
     values = to_space(pair, settings.color_space).flatten(2)
     mean, std = _robust_moments(values, settings.clip_sigmas)
-    eps = 1e-3 * _SPACE_SCALE[settings.color_space]
-    usable = (std[0] > eps) & (std[1] > eps)
-    gain = torch.where(usable, (std[1] / std[0].clamp_min(eps)).clamp(1.0 / settings.max_gain, settings.max_gain),
-                       torch.ones_like(std[1]))
-    return gain, mean[1] - gain * mean[0]
+    gain, bias = _affine_from_moments(mean[0:1], std[0:1], mean[1:2], std[1:2], settings)
+    return gain[0], bias[0]
 
 
 def _robust_moments(values: torch.Tensor, clip_sigmas: float) -> tuple[torch.Tensor, torch.Tensor]:

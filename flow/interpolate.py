@@ -90,31 +90,30 @@ def refine_unreliable_flow(frame_a: torch.Tensor, frame_b: torch.Tensor, flow_ab
     """
     height, width = flow_ab.shape[-2:]
     step = max(1, round(min(height, width) / 64))
+    directions = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1))
+    offsets = torch.tensor([(ux * d, uy * d) for d in (step, 2 * step, 4 * step, 8 * step) for ux, uy in directions],
+                           device=flow_ab.device)  # (K, 2) as (dx, dy)
     reliable = _visible(flow_ab, flow_ba) > 0.5
     refined = flow_ab.clone()
     for item in range(flow_ab.shape[0]):
         ys, xs = torch.nonzero(~reliable[item, 0], as_tuple=True)
-        if ys.numel() == 0 or ys.numel() > REFINE_MAX_SHARE * height * width:
+        count = ys.numel()
+        if count == 0 or count > REFINE_MAX_SHARE * height * width:
             continue  # nothing to repair, or no usable flow at all (a scene cut)
-        colour = frame_a[item][:, ys, xs]
-        fx, fy = xs.to(flow_ab.dtype), ys.to(flow_ab.dtype)
-
-        def mismatch(flow_points):
-            sampled = _sample_points(frame_b[item], fx + flow_points[0], fy + flow_points[1])
-            return (colour - sampled).abs().mean(dim=0)
-
-        best = flow_ab[item][:, ys, xs]
-        best_error = mismatch(best)
-        for distance in (step, 2 * step, 4 * step, 8 * step):
-            for ux, uy in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)):
-                sy = (ys + uy * distance).clamp(0, height - 1)
-                sx = (xs + ux * distance).clamp(0, width - 1)
-                candidate = flow_ab[item][:, sy, sx]
-                error = mismatch(candidate)
-                take = reliable[item, 0, sy, sx] & (error < best_error) & (error < REFINE_MATCH)
-                best = torch.where(take, candidate, best)
-                best_error = torch.where(take, error, best_error)
-        refined[item][:, ys, xs] = best
+        colour = frame_a[item][:, ys, xs]  # (C, N)
+        # All candidates at once: (K, N) source pixels, their flows (2, K, N).
+        sy = (ys[None] + offsets[:, 1:2]).clamp(0, height - 1)
+        sx = (xs[None] + offsets[:, 0:1]).clamp(0, width - 1)
+        candidates = torch.cat((flow_ab[item][:, ys, xs][:, None], flow_ab[item][:, sy, sx]), dim=1)  # (2, 1+K, N)
+        usable = torch.cat((torch.ones(1, count, dtype=torch.bool, device=flow_ab.device),
+                            reliable[item, 0, sy, sx]), dim=0)  # (1+K, N); the current flow is candidate 0
+        px = xs.to(flow_ab.dtype)[None] + candidates[0]
+        py = ys.to(flow_ab.dtype)[None] + candidates[1]
+        sampled = _sample_points(frame_b[item], px.reshape(-1), py.reshape(-1)).view(-1, *px.shape)
+        error = (colour[:, None] - sampled).abs().mean(dim=0)  # (1+K, N)
+        good = usable & ((error < REFINE_MATCH) | (torch.arange(error.shape[0], device=error.device) == 0)[:, None])
+        choice = torch.where(good, error, torch.full_like(error, float("inf"))).argmin(dim=0)  # (N,)
+        refined[item][:, ys, xs] = candidates.gather(1, choice.view(1, 1, -1).expand(2, 1, -1))[:, 0]
     return refined
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,13 +46,15 @@ class EdgeMaps:
     tolerance: int
 
 
-def edge_maps(images: torch.Tensor, max_side: int = EDGE_ANALYSIS_SIDE, chunk: int = 16) -> EdgeMaps:
+def edge_maps(images: torch.Tensor, max_side: int = EDGE_ANALYSIS_SIDE, chunk: int = 16,
+              progress: Optional[Callable[[int, int], None]] = None) -> EdgeMaps:
     """Edge maps for change detection.
 
     images: (F, H, W, 3) float 0..1. Edges are found on the HSV value channel at the analysis size
     (longer side ``max_side``), with hysteresis thresholds at 2/3 and 4/3 of the frame's median
     value, so dark and bright frames yield similar edge densities. The motion tolerance is about
-    1/128 of the analysis frame's diagonal, at least 2 pixels.
+    1/128 of the analysis frame's diagonal, at least 2 pixels. progress(done, total) is called
+    after each chunk of frames; it may raise to cancel.
     """
     import kornia
 
@@ -75,6 +77,8 @@ def edge_maps(images: torch.Tensor, max_side: int = EDGE_ANALYSIS_SIDE, chunk: i
             _, edges = kornia.filters.canny(frame[None], low_threshold=low, high_threshold=high)
             thin.append(edges[0, 0] > 0.5)
             near.append(kornia.morphology.dilation(edges, kernel)[0, 0] > 0.5)
+        if progress is not None:
+            progress(len(thin), frames)
     return EdgeMaps(torch.stack(thin), torch.stack(near), tolerance)
 
 

@@ -30,8 +30,10 @@ class TVL1Settings:
     warps: re-linearisations per pyramid level; iterations: primal-dual steps per warp at the
     coarsest level (``fine_iterations`` at the finest, interpolated in between: the fine levels
     dominate the cost and need fewer steps because they start from the coarse solution);
-    median: median-filter size after each warp (0 = off); max_motion: largest displacement in
-    pixels the pyramid must reach; min_level_size: smallest side of the coarsest level.
+    median: median-filter size after each warp (0 = off); median_each_warp: False filters only
+    after the last warp of each level (cheaper, +0.003 px EPE on the benchmark); max_motion:
+    largest displacement in pixels the pyramid must reach; min_level_size: smallest side of the
+    coarsest level; presmooth_sigma: Gaussian blur of the full-resolution images against noise.
     """
 
     lam: float = 0.15

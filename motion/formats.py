@@ -342,7 +342,7 @@ def build_motion_model(sd: Mapping, info: MotionModuleInfo, ops=None, dtype: Opt
         if tuple(value.shape) != tuple(expected[key].shape):
             raise MotionFormatError(f"motion module key {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}")
     if dtype is not None:
-        full = {k: v.to(dtype) for k, v in full.items()}
         model.to(dtype)
+    # copies (and casts) tensor by tensor into the parameters: no second full-size copy of the file
     model.load_state_dict(full, strict=True)
     return model.eval().requires_grad_(False)

@@ -77,7 +77,7 @@ class SteadyFrameDeflicker:
                                                   "flicker). '+ texture' adds the flow-guided texture stage."}),
                 "color_space": (list(COLOR_SPACES), {"default": "ycbcr",
                                                      "tooltip": "Space the statistics are matched in. ycbcr is fast; "
-                                                                "lab is perceptual and about 10x slower."}),
+                                                                "lab is perceptual and several times slower."}),
                 "texture_strength": ("FLOAT", {"default": 0.6, "min": 0.0, "max": 0.95, "step": 0.05,
                                                "tooltip": "Texture stage only: how much of the flow-warped neighbour "
                                                           "output is blended in where the flow is trusted."}),

@@ -227,7 +227,7 @@ class SteadyFrameSelectKeyframes:
             raise ValueError(f"{node}: max_gap ({max_gap}) must not be smaller than min_gap ({min_gap})")
         throw_if_interrupted()
         if KEYFRAME_METHODS[method] == "edge_change":
-            edges = edge_maps(images)
+            edges = edge_maps(images, progress=_progress(images.shape[0]))
             indices = select_keyframes(images.shape[0], lambda key, i: edge_change(edges, key, i), float(edge_threshold),
                                        int(min_gap), int(max_gap), bool(include_last))
         else:

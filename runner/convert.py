@@ -211,8 +211,7 @@ def ui_to_api(workflow: dict, object_info: dict, source: str = "workflow") -> di
             resolved = graph.resolve(link_id)
             if resolved is None:
                 continue
-            kind, value = resolved
-            inputs[name] = value
+            inputs[name] = resolved[1]  # a [node_id, slot] link or a PrimitiveNode's value
         title = node.get("title") or node_info.get("display_name") or node_type
         prompt[node_id] = {"class_type": node_type, "inputs": inputs, "_meta": {"title": title}}
     if not prompt:

@@ -8,14 +8,9 @@
 # .venv-comfyui that already runs ComfyUI, else a new .venv-comfyui made from ComfyUI's own
 # requirements.txt (pip resolves ComfyUI's torch/torchvision there; they run on CPU too).
 # The pack's requirements and the test tools are added to that Python (pip skips what is there).
-#
-# TORCH_INDEX_URL: where the CPU build of torch comes from (default: PyTorch's CPU index, used
-# only when reachable; otherwise pip's configured indexes decide).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-TORCH_VERSION="2.13.0"
-TORCH_INDEX_URL="${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
 
 make_venv() {  # make_venv DIR
     if [ ! -x "$1/bin/python" ]; then
@@ -25,20 +20,6 @@ make_venv() {  # make_venv DIR
 pip_install() {  # pip_install PYTHON ARGS...
     local py="$1"; shift
     "$py" -m pip install --quiet --disable-pip-version-check "$@"
-}
-has_torch() {  # has_torch PYTHON VERSION: exit 0 when that torch version is installed
-    "$1" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '$2')" >/dev/null 2>&1
-}
-index_reachable() {  # index_reachable URL: answers within a few seconds
-    "$PYTHON" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/', timeout=5)" "$1" >/dev/null 2>&1
-}
-install_cpu_torch() {  # install_cpu_torch PYTHON: torch==$TORCH_VERSION, CPU build where one exists
-    has_torch "$1" "$TORCH_VERSION" && return 0
-    if index_reachable "$TORCH_INDEX_URL"; then
-        pip_install "$1" "torch==$TORCH_VERSION" --extra-index-url "$TORCH_INDEX_URL"
-    else
-        pip_install "$1" "torch==$TORCH_VERSION"
-    fi
 }
 runs_comfyui() {  # runs_comfyui PYTHON: it can import ComfyUI's core requirements
     [ -x "$1" ] && "$1" -c "import torch, aiohttp, yaml, safetensors, einops" >/dev/null 2>&1
@@ -53,7 +34,7 @@ fi
 
 if [ -z "${COMFYUI_PATH:-}" ]; then
     make_venv .venv
-    install_cpu_torch .venv/bin/python
+    # requirements-dev.txt pins torch==2.13.0 (the CPU wheel dev machines and CI have)
     pip_install .venv/bin/python -r requirements-dev.txt
     TEST_PYTHON=.venv/bin/python
 else

@@ -7,6 +7,8 @@ square is opaque with a hard edge, so it occludes and disoccludes background as 
 
 Frames are (H, W, 3) float32 0..1 (ComfyUI IMAGE layout); flows are (1, 2, H, W) in the pack's
 backward-warp convention ``frame_a(p) = frame_b(p + flow_ab(p))``.
+
+``scene_cut_clip`` strings unrelated flat-colour shots together, for cut and keyframe tests.
 """
 from __future__ import annotations
 

@@ -156,3 +156,12 @@ def test_auto_defaults_per_format():
     for version, (beta, groupnorm, sweet) in cases.items():
         _, info = normalize_motion_state_dict(make_motion_state_dict(version, channels_scale=SCALE))
         assert (info.auto_beta_schedule, info.cross_frame_groupnorm, info.sweet_spot) == (beta, groupnorm, sweet), version
+
+
+def test_half_precision_files_build_in_the_requested_dtype():
+    sd16 = make_motion_state_dict("v3", channels_scale=SCALE, dtype=torch.float16)
+    normalized, info = normalize_motion_state_dict(sd16)
+    model = build_motion_model(normalized, info, dtype=torch.float32)
+    key = "up_blocks.3.motion_modules.2.temporal_transformer.proj_out.weight"
+    assert model.state_dict()[key].dtype == torch.float32
+    assert torch.equal(model.state_dict()[key], sd16[key].float())

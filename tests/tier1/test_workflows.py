@@ -70,3 +70,26 @@ def test_workflow_converts_to_a_valid_prompt(path):
     assert structural_problems(prompt, info) == []
     assert any(info[node["class_type"]].get("output_node") or not info[node["class_type"]].get("output")
                for node in prompt.values()), f"{path.name}: no output node, ComfyUI would run nothing"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_workflow_choices_of_our_nodes_exist(path):
+    """Combo values of SteadyFrame nodes are among today's choices (file lists, empty outside
+    ComfyUI, are checked by tier 2)."""
+    data = load_workflow(path)
+    info, unavailable = combined_object_info()
+    if any(n["type"] in unavailable for n in data["nodes"]):
+        pytest.skip("a node lists its inputs only inside ComfyUI; tier 2 validates this file")
+    prompt = ui_to_api(data, info, source=path.name)
+    stale = []
+    for node_id, node in prompt.items():
+        if not node["class_type"].startswith("SteadyFrame"):
+            continue
+        entry = info[node["class_type"]]["input"]
+        specs = {**(entry.get("required") or {}), **(entry.get("optional") or {})}
+        for name, value in node["inputs"].items():
+            choices = specs.get(name, [None])[0]
+            if isinstance(choices, (list, tuple)) and choices and not isinstance(value, list) and value not in choices:
+                stale.append(f"node {node_id} ({node['class_type']}).{name} = {value!r}, choices {list(choices)}")
+    assert not stale, f"{path.name}: {stale}"
+

@@ -29,7 +29,7 @@ def test_interpolate_reports_progress_to_comfyui(comfyui_root):
     assert [v for v, _ in updates] == sorted(v for v, _ in updates)
 
 
-def test_cancel_stops_interpolation_and_resampling(comfyui_root):
+def test_cancel_stops_the_timing_nodes(comfyui_root):
     import comfy.model_management
 
     frames = SCENE.frames(range(3))
@@ -40,6 +40,9 @@ def test_cancel_stops_interpolation_and_resampling(comfyui_root):
             SteadyFrameInterpolate().interpolate(frames, 2, True, False, 12.0, "fast", 16)
         comfy.model_management.interrupt_current_processing(True)
         with pytest.raises(comfy.model_management.InterruptProcessingException):
+            SteadyFrameSelectKeyframes().select(frames, "edge change", 60.0, 15.0, 1, 10, True, "fast", 16)
+        comfy.model_management.interrupt_current_processing(True)
+        with pytest.raises(comfy.model_management.InterruptProcessingException):
             SteadyFrameRetime().retime(frames, 10.0, "resample to target fps", 2, 20.0, "interpolate (optical flow)",
                                        "fast", 16)
     finally:
@@ -48,7 +51,7 @@ def test_cancel_stops_interpolation_and_resampling(comfyui_root):
 
 def test_flow_from_the_optical_flow_node_feeds_the_timing_nodes(comfyui_root):
     frames = SCENE.frames(range(4))
-    (flow,) = SteadyFrameOpticalFlow().compute(frames, "balanced", "preset default", 16)
+    (flow,) = SteadyFrameOpticalFlow().compute(frames, "balanced", "full", 16)
     with_flow, count, fps = SteadyFrameInterpolate().interpolate(frames, 2, True, False, 12.0, "balanced", 16, flow=flow)
     assert (count, fps) == (7, 24.0)
     truth = SCENE.frame(1.5)
@@ -56,7 +59,7 @@ def test_flow_from_the_optical_flow_node_feeds_the_timing_nodes(comfyui_root):
     assert float(((with_flow[3] - truth) ** 2).mean()) < 0.5 * float(((blend - truth) ** 2).mean())
 
     clip = scene_cut_clip((6, 6), height=32, width=32, motion=0.0)
-    (clip_flow,) = SteadyFrameOpticalFlow().compute(clip, "fast", "preset default", 16)
+    (clip_flow,) = SteadyFrameOpticalFlow().compute(clip, "fast", "full", 16)
     text, keyframes, keyframe_count = SteadyFrameSelectKeyframes().select(
         clip, "occlusion", 60.0, 30.0, 2, 20, False, "fast", 16, flow=clip_flow)
     assert text == "0, 6"

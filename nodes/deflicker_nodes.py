@@ -15,6 +15,7 @@ from .common import category, comfy_progress_bar, throw_if_interrupted
 FLOW_TYPE = "SF_FLOW"
 FLOW_PRESETS = ("fast", "balanced", "quality")
 MODES = ("global", "global + texture", "histogram", "histogram + texture")
+FLOW_SOURCES = ("reference", "images")
 NO_VALUE = -1.0
 
 log = logging.getLogger(__name__)
@@ -161,16 +162,21 @@ class SteadyFrameTemporalConsistency:
                 "measure_warp_error": ("BOOLEAN", {"default": True,
                                                    "tooltip": "E_warp needs optical flow (the slow part); turn off "
                                                               "for F_Y and PSNR only."}),
+                "flow_from": (list(FLOW_SOURCES), {"default": "reference",
+                                                   "tooltip": "Clip whose optical flow scores E_warp (both rows use the "
+                                                              "same flow). 'reference' suits a clean source video; when "
+                                                              "the reference is the flickering input itself, choose "
+                                                              "'images': flow estimated on flickering frames is unreliable."}),
             },
             "optional": {
                 "reference": ("IMAGE", {"tooltip": "The source video (same frame count and size). Its flow scores "
                                                    "E_warp, and PSNR is measured against it."}),
-                "flow": (FLOW_TYPE, {"tooltip": "Precomputed flow of the reference (or of the images): reused "
-                                                "instead of estimating flow again."}),
+                "flow": (FLOW_TYPE, {"tooltip": "Precomputed flow (of the clip flow_from names): reused instead of "
+                                                "estimating flow again."}),
             },
         }
 
-    def measure(self, images, flow_preset, measure_warp_error, reference=None, flow=None):
+    def measure(self, images, flow_preset, measure_warp_error, reference=None, flow=None, flow_from="reference"):
         check_clip(images)
         count, height, width, _ = images.shape
         if reference is not None:
@@ -180,7 +186,9 @@ class SteadyFrameTemporalConsistency:
                     f"reference has {reference.shape[0]} frames of {reference.shape[2]}x{reference.shape[1]} but "
                     f"images has {count} frames of {width}x{height}; connect the source clip the images were made from"
                 )
-        source = reference if reference is not None else images
+        if flow_from not in FLOW_SOURCES:
+            raise ValueError(f"flow_from {flow_from!r} is not one of {', '.join(FLOW_SOURCES)}")
+        source = reference if reference is not None and flow_from == "reference" else images
         pairs = max(count - 1, 0)
         clips = [("images", images)] + ([("reference", reference)] if reference is not None else [])
         progress = _StagedProgress(count + (pairs if measure_warp_error else 0))
@@ -200,7 +208,8 @@ class SteadyFrameTemporalConsistency:
 
         fy, ew = rows["images"]
         report = self._report(count, width, height, cuts, rows, psnr_value, reference is not None,
-                              flow is not None, flow_preset, measure_warp_error)
+                              flow is not None, flow_preset, measure_warp_error,
+                              "reference" if source is reference else "images")
         log.info("SteadyFrame temporal consistency:\n%s", report)
         ew_out = NO_VALUE if ew is None or math.isnan(ew.value) else ew.value * 1e3
         if psnr_value is None:
@@ -210,12 +219,12 @@ class SteadyFrameTemporalConsistency:
         return {"ui": {"text": [report]}, "result": (report, float(fy), float(ew_out), float(psnr_out))}
 
     @staticmethod
-    def _report(count, width, height, cuts, rows, psnr_value, has_reference, has_flow, preset, warp):
+    def _report(count, width, height, cuts, rows, psnr_value, has_reference, has_flow, preset, warp, source):
         lines = [f"{count} frames, {width}x{height}"]
         if cuts:
             lines.append(f"scene cuts before frames {_cut_list(cuts)} (pairs across them are not scored)")
         if warp:
-            origin = "connected flow" if has_flow else f"'{preset}' flow of the {'reference' if has_reference else 'images'}"
+            origin = "connected flow" if has_flow else f"'{preset}' flow of the {source}"
             lines.append(f"E_warp uses the {origin}")
         for name, (fy, ew) in rows.items():
             parts = [f"F_Y {fy:.3f}/255"]

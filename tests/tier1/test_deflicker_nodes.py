@@ -1,4 +1,6 @@
 """The Deflicker and Temporal Consistency nodes called the way ComfyUI calls them."""
+import re
+
 import pytest
 import torch
 
@@ -85,6 +87,20 @@ def test_metrics_node_without_reference_estimates_flow_on_the_images(clip):
     report, fy, ew, value = out["result"]
     assert value == -1.0 and fy < 1.0 and 0.0 <= ew < 0.5
     assert "'fast' flow of the images" in report
+
+
+def test_metrics_node_scores_with_the_flow_of_the_steady_clip_when_asked():
+    # Deflicker's own use: the reference is the flickering input, whose flow is unreliable; the
+    # flow of the deflickered images scores both rows.
+    clip = moving_clip(10, 64, 96, motion=(2, 1), seed=27)
+    flickering = inject_flicker(clip.clean, gain=0.1, offset=0.03, tint=0.02, seed=28)
+    steady, _ = SteadyFrameDeflicker().deflicker(flickering, **_defaults(SteadyFrameDeflicker))
+    out = SteadyFrameTemporalConsistency().measure(steady, "fast", True, reference=flickering, flow_from="images")
+    report, fy, ew, value = out["result"]
+    assert "'fast' flow of the images" in report
+    reference_ew = float(re.search(r"^reference: .*E_warp ([0-9.]+)e-3", report, re.M).group(1))
+    assert ew < 0.1 * reference_ew
+    assert fy < 0.1 * luminance_flicker(flickering)
 
 
 def test_metrics_node_edge_cases(clip):

@@ -69,3 +69,16 @@ def model_file_names(folder_name: str, *extra_paths: str) -> list:
     import folder_paths
 
     return folder_paths.get_filename_list(folder_name)
+
+
+def model_file_path(folder_name: str, name: str, what: str, *extra_paths: str) -> str:
+    """Full path of ``name`` in a model folder, or a ValueError naming the folders searched."""
+    if not extend_model_folder(folder_name, *extra_paths):
+        raise RuntimeError(f"loading a {what} needs ComfyUI's folder_paths (run it inside ComfyUI)")
+    import folder_paths
+
+    path = folder_paths.get_full_path(folder_name, name)
+    if path is None:
+        raise ValueError(f"{what} {name!r} was not found in the {folder_name} model folders "
+                         f"({', '.join(folder_paths.get_folder_paths(folder_name))})")
+    return path

@@ -6,7 +6,7 @@ import torch
 from ..flow.estimate import PRESETS
 from ..flow.keyframe_warp import WarpSettings, check_keyframes, parse_keyframe_indices, warp_keyframes
 from ..flow.sequence import FLOW_SOCKET_TYPE, FlowSequence, compute_flow_sequence
-from .common import category, comfy_progress_bar, throw_if_interrupted
+from .common import category, comfy_progress_bar, extend_model_folder, model_file_names, model_file_path, throw_if_interrupted
 
 FLOW_MODEL_FOLDER = "optical_flow"
 RESOLUTIONS = ("full", "half")
@@ -14,23 +14,9 @@ SIZE_MISMATCH = ("error", "resize keyframes")
 FLOW_MODEL_SOCKET_TYPE = "SF_FLOW_MODEL"
 
 
-def register_flow_model_folder():
-    """Add ``models/optical_flow`` to ComfyUI's model folders (extending any paths the user already
-    configured for that name, e.g. in extra_model_paths.yaml); returns the folder_paths module, or
-    None outside ComfyUI."""
-    try:
-        import folder_paths
-    except ImportError:
-        return None
-    import os
-
-    from ..flow.raft import RAFT_EXTENSIONS
-
-    folder_paths.add_model_folder_path(FLOW_MODEL_FOLDER, os.path.join(folder_paths.models_dir, FLOW_MODEL_FOLDER))
-    _paths, extensions = folder_paths.folder_names_and_paths[FLOW_MODEL_FOLDER]
-    if isinstance(extensions, set):
-        extensions.update(RAFT_EXTENSIONS)
-    return folder_paths
+def register_flow_model_folder() -> bool:
+    """``models/optical_flow`` in ComfyUI's model folders (extending the user's paths); False outside ComfyUI."""
+    return extend_model_folder(FLOW_MODEL_FOLDER)
 
 
 def _half_resolution(choice: str):
@@ -174,8 +160,7 @@ class SteadyFrameLoadFlowModel:
 
     @classmethod
     def INPUT_TYPES(cls):
-        folder_paths = register_flow_model_folder()
-        names = folder_paths.get_filename_list(FLOW_MODEL_FOLDER) if folder_paths is not None else []
+        names = model_file_names(FLOW_MODEL_FOLDER)
         return {
             "required": {
                 "model_name": (names, {"tooltip": "A RAFT-large weights file (.pth or .safetensors) in models/optical_flow."}),
@@ -186,12 +171,7 @@ class SteadyFrameLoadFlowModel:
     def load(self, model_name, iterations):
         from ..flow.raft import RaftEstimator, load_raft
 
-        folder_paths = register_flow_model_folder()
-        if folder_paths is None:
-            raise RuntimeError("Load Optical Flow Model needs ComfyUI's folder_paths (it runs inside ComfyUI)")
-        path = folder_paths.get_full_path(FLOW_MODEL_FOLDER, model_name)
-        if path is None:
-            raise ValueError(f"optical-flow model {model_name!r} was not found in {', '.join(folder_paths.get_folder_paths(FLOW_MODEL_FOLDER))}")
+        path = model_file_path(FLOW_MODEL_FOLDER, model_name, "optical-flow model")
         return (RaftEstimator(load_raft(path, device=_compute_device()), iterations=iterations, name=model_name),)
 
 

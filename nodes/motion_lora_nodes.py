@@ -10,7 +10,7 @@ import os
 
 from ..motion.lora import (LoRAStackEntry, StrengthSchedule, fit_to_module, load_motion_lora,
                            parse_strength_schedule, projection_shapes, sampling_progress, stack_factors)
-from .common import PACK_MODELS_DIR, category, extend_model_folder, model_file_names
+from .common import PACK_MODELS_DIR, category, extend_model_folder, model_file_names, model_file_path
 from .motion_patch import MOTION_LORA_KEY, PATCH_KEY
 
 LORA_FOLDER = "animatediff_motion_lora"
@@ -96,13 +96,7 @@ class SteadyFrameApplyMotionLoRA:
     CATEGORY = category("motion")
 
     def apply(self, model, lora_name, strength, strength_schedule=""):
-        import folder_paths
-
-        register_motion_lora_folder()
-        path = folder_paths.get_full_path(LORA_FOLDER, lora_name)
-        if path is None:
-            raise ValueError(f"MotionLoRA '{lora_name}' was not found in the {LORA_FOLDER} model folders "
-                             f"({', '.join(folder_paths.get_folder_paths(LORA_FOLDER))})")
+        path = model_file_path(LORA_FOLDER, lora_name, "MotionLoRA", PACK_LORA_DIR)
         schedule = (parse_strength_schedule(strength_schedule) if strength_schedule.strip()
                     else StrengthSchedule.constant(1.0)).scaled(strength)
         return (apply_motion_lora(model, load_motion_lora(path), schedule),)

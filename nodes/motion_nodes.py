@@ -5,20 +5,18 @@ import logging
 
 from ..motion.formats import MotionFormatError, load_motion_file
 from ..motion.windows import DEFAULT_LENGTH, DEFAULT_OVERLAP, FUSE_METHODS, SCHEDULES, plan_context
-from .common import category
+from .common import PACK_MODELS_DIR, category, model_file_names, model_file_path
+from .motion_patch import register_motion_folder
 
 log = logging.getLogger("SteadyFrame")
 
 
 def _motion_files() -> list:
-    try:
-        import folder_paths
-    except ImportError:  # outside ComfyUI (tier-1 tests, tools)
-        return []
-    from .motion_patch import MOTION_FOLDER, register_motion_folder
+    from .motion_patch import MOTION_FOLDER
 
-    register_motion_folder()
-    return folder_paths.get_filename_list(MOTION_FOLDER)
+    # the pack's models/ also holds models/motion_lora/, which are not motion modules
+    return [name for name in model_file_names(MOTION_FOLDER, PACK_MODELS_DIR)
+            if not name.replace("\\", "/").startswith("motion_lora/")]
 
 
 def _parse_frame_values(text: str, name: str):
@@ -64,6 +62,10 @@ class SteadyFrameLoadMotionModule:
                 "motion_scale_per_frame": ("STRING", {"default": "", "tooltip": "Optional: comma-separated per-frame motion scales; "
                                                                                  "overrides motion_scale. The last value repeats."}),
                 "effect_per_frame": ("STRING", {"default": "", "tooltip": "Optional: comma-separated per-frame effect values."}),
+                "motion_scale_floats": ("FLOATS", {"tooltip": "Optional per-frame motion scales, e.g. from Value Schedule; "
+                                                              "overrides motion_scale and motion_scale_per_frame."}),
+                "effect_floats": ("FLOATS", {"tooltip": "Optional per-frame effect values, e.g. from Value Schedule; "
+                                                        "overrides effect and effect_per_frame."}),
             },
         }
 
@@ -76,22 +78,20 @@ class SteadyFrameLoadMotionModule:
 
     def load(self, model, motion_module, beta_schedule="auto", motion_scale=1.0, effect=1.0, context_length=DEFAULT_LENGTH,
              context_overlap=DEFAULT_OVERLAP, context_schedule="standard_static", fuse_method="pyramid", closed_loop=False,
-             motion_scale_per_frame="", effect_per_frame=""):
-        import folder_paths
+             motion_scale_per_frame="", effect_per_frame="", motion_scale_floats=None, effect_floats=None):
+        from .motion_patch import MOTION_FOLDER, attach_motion_module, make_motion_patcher
 
-        from .motion_patch import MOTION_FOLDER, attach_motion_module, make_motion_patcher, register_motion_folder
-
-        register_motion_folder()
-        path = folder_paths.get_full_path(MOTION_FOLDER, motion_module)
-        if path is None:
-            raise ValueError(f"motion module {motion_module!r} is not in any animatediff_models folder "
-                             f"({', '.join(folder_paths.get_folder_paths(MOTION_FOLDER))})")
+        path = model_file_path(MOTION_FOLDER, motion_module, "motion module", PACK_MODELS_DIR)
         try:
             normalized, info = load_motion_file(path)
         except MotionFormatError as exc:
             raise ValueError(str(exc)) from exc
         scale = _parse_frame_values(motion_scale_per_frame, "motion_scale_per_frame") if str(motion_scale_per_frame).strip() else motion_scale
         blend = _parse_frame_values(effect_per_frame, "effect_per_frame") if str(effect_per_frame).strip() else effect
+        if motion_scale_floats is not None:
+            scale = [float(v) for v in motion_scale_floats]
+        if effect_floats is not None:
+            blend = [float(v) for v in effect_floats]
         context = None
         if context_length > 0:
             context, warnings = plan_context(info.pe_length, context_length, context_overlap, context_schedule, fuse_method, closed_loop)
@@ -107,15 +107,5 @@ NODE_CLASS_MAPPINGS = {"SteadyFrameLoadMotionModule": SteadyFrameLoadMotionModul
 NODE_DISPLAY_NAME_MAPPINGS = {"SteadyFrameLoadMotionModule": "Load Motion Module"}
 
 
-def _register_folder_when_inside_comfyui() -> None:
-    """Make users' motion modules visible as soon as ComfyUI imports the pack (no-op elsewhere)."""
-    try:
-        import folder_paths  # noqa: F401
-    except ImportError:
-        return
-    from .motion_patch import register_motion_folder
-
-    register_motion_folder()
-
-
-_register_folder_when_inside_comfyui()
+# users' motion modules are listed as soon as ComfyUI imports the pack (no-op without ComfyUI)
+register_motion_folder()

@@ -30,6 +30,8 @@ import torch
 from ..motion.formats import MotionModuleInfo, build_motion_model
 from ..motion.temporal import DEFAULT_MAX_ATTENTION_BATCH, MotionModel, MotionModule
 from ..motion.windows import ContextSettings, check_frames_per_call
+from .common import PACK_MODELS_DIR, extend_model_folder
+from .control_windows import enable_per_window_control
 
 PATCH_KEY = "SteadyFrame_motion"
 SETTINGS_KEY = "steadyframe_motion"
@@ -61,19 +63,13 @@ class MotionSettings:
 # ------------------------------------------------------------------------------------------------
 # model folder
 
-def register_motion_folder() -> None:
+def register_motion_folder() -> bool:
     """Add ``models/animatediff_models`` and the pack's ``models/`` to ComfyUI's model folders.
 
-    Extends an existing registration (e.g. AnimateDiff-Evolved's), never replaces it.
+    Extends an existing registration (e.g. AnimateDiff-Evolved's), never replaces it; False
+    outside ComfyUI.
     """
-    import os
-
-    import folder_paths
-
-    pack_models = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
-    folder_paths.add_model_folder_path(MOTION_FOLDER, os.path.join(folder_paths.models_dir, MOTION_FOLDER))
-    folder_paths.add_model_folder_path(MOTION_FOLDER, pack_models)
-    folder_paths.folder_names_and_paths[MOTION_FOLDER][1].update(folder_paths.supported_pt_extensions)
+    return extend_model_folder(MOTION_FOLDER, PACK_MODELS_DIR)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -343,6 +339,8 @@ def set_context_windows(model_patcher, settings: ContextSettings) -> None:
         closed_loop=settings.closed_loop, dim=0)
     # memory estimate for one window, not the whole video
     cw.create_prepare_sampling_wrapper(model_patcher)
+    # core ControlNets would otherwise give every window the first frames of a per-frame hint
+    enable_per_window_control(model_patcher)
 
 
 # ------------------------------------------------------------------------------------------------

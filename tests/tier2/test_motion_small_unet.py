@@ -133,6 +133,19 @@ def test_per_frame_effect_zero_frames_match_between_runs(small_model, folder):
     assert not torch.allclose(off, on, atol=1e-4)
 
 
+def test_value_schedule_floats_drive_per_frame_effect(small_model, folder):
+    """A FLOATS list (the Value Schedule node's output) overrides the effect widget per frame."""
+    from steadyframe.nodes.schedule_nodes import SteadyFrameValueSchedule
+
+    floats = SteadyFrameValueSchedule().evaluate("0:(0), 3:(0)", 4, 0)[0]
+    assert list(floats) == [0.0] * 4
+    off = _sample(_load(small_model, "small_v2.safetensors", effect=0.0), steps=1)
+    scheduled = _sample(_load(small_model, "small_v2.safetensors", effect=1.0, effect_floats=floats), steps=1)
+    on = _sample(_load(small_model, "small_v2.safetensors", effect=1.0), steps=1)
+    assert torch.allclose(off, scheduled, atol=1e-6)
+    assert not torch.allclose(on, scheduled, atol=1e-4)
+
+
 SDXL_NARROW_CONFIG = {
     "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True, "legacy": False,
     "num_classes": "sequential", "adm_in_channels": 2816, "in_channels": 4, "model_channels": 32,

@@ -50,7 +50,7 @@ def _features(model, size, frames):
     latent = size // 8
     inputs = []
     for key in model.layout.injection_order():
-        block, index = key.split(".motion_modules.")[0], None
+        block = key.split(".motion_modules.")[0]
         level = int(block.split(".")[1]) if "." in block else 3
         if block.startswith("up_blocks"):
             level = 3 - level

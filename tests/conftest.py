@@ -8,7 +8,6 @@ The pack is imported as the package ``steadyframe`` whatever the folder is
 called, the same way ComfyUI imports a custom-node folder (relative imports).
 """
 import importlib.util
-import os
 import sys
 from pathlib import Path
 

@@ -6,11 +6,9 @@ machine.
 """
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from steadyframe.flow.deflicker_synthetic import inject_flicker, moving_clip
 from steadyframe.flow.metrics import luminance_flicker
@@ -18,6 +16,7 @@ from steadyframe.nodes import video_io
 from steadyframe.nodes.deflicker_nodes import SteadyFrameDeflicker, SteadyFrameTemporalConsistency
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
+from support.server_queue import run_prompt
 
 pytestmark = pytest.mark.tier2
 
@@ -50,19 +49,7 @@ def test_nodes_stop_when_comfyui_is_interrupted(comfyui_root):
 
 
 def _run(server: ManagedServer, prompt: dict, workflow: dict, timeout: float = 600) -> dict:
-    answer = requests.post(f"{server.client.base_url}/prompt", timeout=30, json={
-        "prompt": prompt, "client_id": "steadyframe-deflicker-test",
-        "extra_data": {"extra_pnginfo": {"workflow": workflow}}})
-    assert answer.status_code == 200, answer.text
-    prompt_id = answer.json()["prompt_id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entry = server.client.history(prompt_id)
-        if entry and entry.get("status", {}).get("completed") is not None and (
-                entry["status"]["completed"] or entry["status"].get("status_str") == "error"):
-            return entry
-        time.sleep(0.5)
-    raise AssertionError(f"prompt {prompt_id} did not finish within {timeout} s")
+    return run_prompt(server, prompt, workflow, "steadyframe-deflicker-test", timeout)
 
 
 def test_deflicker_workflow_in_the_queue(comfyui_root, tmp_path):

@@ -4,18 +4,17 @@ Starts ComfyUI (``--cpu`` when there is no GPU): on a shared machine run it unde
 ``flock /tmp/steadyframe-heavy.lock``.
 """
 import json
-import time
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
-import requests
 
 from steadyframe.nodes import video_io
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
 
 from support.moving_scene import MovingSquareScene
+from support.server_queue import run_prompt
 
 pytestmark = pytest.mark.tier2
 
@@ -24,19 +23,7 @@ SOURCE_FRAMES = 24  # at 24 fps
 
 
 def _run(server: ManagedServer, prompt: dict, workflow: dict, timeout: float = 900) -> dict:
-    answer = requests.post(f"{server.client.base_url}/prompt", timeout=30, json={
-        "prompt": prompt, "client_id": "steadyframe-timing-test",
-        "extra_data": {"extra_pnginfo": {"workflow": workflow}}})
-    assert answer.status_code == 200, answer.text
-    prompt_id = answer.json()["prompt_id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entry = server.client.history(prompt_id)
-        if entry and entry.get("status", {}).get("completed") is not None and (
-                entry["status"]["completed"] or entry["status"].get("status_str") == "error"):
-            return entry
-        time.sleep(0.5)
-    raise AssertionError(f"prompt {prompt_id} did not finish within {timeout} s")
+    return run_prompt(server, prompt, workflow, "steadyframe-timing-test", timeout)
 
 
 def test_retime_interpolate_workflow_in_the_queue(comfyui_root, tmp_path):

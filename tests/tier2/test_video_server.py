@@ -7,7 +7,6 @@ written file, its embedded metadata and ``--disable-metadata``. Run it under
 ``flock /tmp/steadyframe-heavy.lock`` on a shared machine.
 """
 import json
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from steadyframe.nodes import video_io
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
 from support.video_clips import frame_numbers, numbered_frames, tone
+from support.server_queue import run_prompt
 
 pytestmark = pytest.mark.tier2
 
@@ -32,19 +32,7 @@ def _prepare_input(folder: Path) -> None:
 
 
 def _run(server: ManagedServer, prompt: dict, workflow: dict, timeout: float = 300) -> dict:
-    answer = requests.post(f"{server.client.base_url}/prompt", timeout=30, json={
-        "prompt": prompt, "client_id": "steadyframe-video-test",
-        "extra_data": {"extra_pnginfo": {"workflow": workflow}}})
-    assert answer.status_code == 200, answer.text
-    prompt_id = answer.json()["prompt_id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entry = server.client.history(prompt_id)
-        if entry and entry.get("status", {}).get("completed") is not None and (
-                entry["status"]["completed"] or entry["status"].get("status_str") == "error"):
-            return entry
-        time.sleep(0.5)
-    raise AssertionError(f"prompt {prompt_id} did not finish within {timeout} s")
+    return run_prompt(server, prompt, workflow, "steadyframe-video-test", timeout)
 
 
 def _start(comfyui_root: Path, tmp: Path, *extra_args) -> ManagedServer:

@@ -30,9 +30,10 @@ def setup(comfyui_root, tmp_path_factory):
     lora_dir = tmp_path_factory.mktemp("animatediff_motion_lora")
     folder_paths.add_model_folder_path("animatediff_models", str(motion_dir))
     folder_paths.add_model_folder_path(LORA_FOLDER, str(lora_dir))
-    write_random_motion_module(motion_dir / "mm_v2.safetensors", version="v2", channels_scale=1.0, seed=3)
+    # names unique to this module: other tier-2 modules register folders holding their own mm_v2 file
+    write_random_motion_module(motion_dir / "sf_lora_test_mm_v2.safetensors", version="v2", channels_scale=1.0, seed=3)
     lora_sd = make_motion_lora_state_dict(rank=8, channels_scale=1.0, seed=5, std=0.05)
-    torch.save(lora_sd, lora_dir / "mm_lora_pan.ckpt")
+    torch.save(lora_sd, lora_dir / "sf_lora_test_pan.ckpt")
     return comfy_nodes, make_sd15_model_patcher(0), motion_dir, lora_dir
 
 
@@ -45,7 +46,7 @@ def _motion(model, name):
 def _lora(model, strength, schedule=""):
     from steadyframe.nodes.motion_lora_nodes import SteadyFrameApplyMotionLoRA
 
-    return SteadyFrameApplyMotionLoRA().apply(model, "mm_lora_pan.ckpt", strength, schedule)[0]
+    return SteadyFrameApplyMotionLoRA().apply(model, "sf_lora_test_pan.ckpt", strength, schedule)[0]
 
 
 def _sample(comfy_nodes, model, steps=2):
@@ -66,15 +67,15 @@ def test_factorized_lora_samples_like_hand_merged_weights(setup, strength):
     from steadyframe.motion.lora import load_motion_lora, merge_into_state_dict
 
     comfy_nodes, base, motion_dir, lora_dir = setup
-    normalized, _ = load_motion_file(motion_dir / "mm_v2.safetensors")
-    lora = load_motion_lora(lora_dir / "mm_lora_pan.ckpt")
+    normalized, _ = load_motion_file(motion_dir / "sf_lora_test_mm_v2.safetensors")
+    lora = load_motion_lora(lora_dir / "sf_lora_test_pan.ckpt")
     merged = merge_into_state_dict({k: v.float() for k, v in normalized.items()}, lora, strength)
-    merged_name = f"mm_v2_merged_{strength}.safetensors"
+    merged_name = f"sf_lora_test_mm_v2_merged_{strength}.safetensors"
     safetensors.torch.save_file(merged, str(motion_dir / merged_name))
 
-    with_lora = _sample(comfy_nodes, _lora(_motion(base, "mm_v2.safetensors"), strength))
+    with_lora = _sample(comfy_nodes, _lora(_motion(base, "sf_lora_test_mm_v2.safetensors"), strength))
     by_hand = _sample(comfy_nodes, _motion(base, merged_name))
-    plain = _sample(comfy_nodes, _motion(base, "mm_v2.safetensors"))
+    plain = _sample(comfy_nodes, _motion(base, "sf_lora_test_mm_v2.safetensors"))
     assert torch.isfinite(with_lora).all()
     assert _relative(with_lora, by_hand) < 1e-3
     assert _relative(plain, by_hand) > 1e-2  # the LoRA changes the result, so the comparison means something
@@ -82,7 +83,7 @@ def test_factorized_lora_samples_like_hand_merged_weights(setup, strength):
 
 def test_strength_zero_equals_no_lora_and_schedule_takes_effect(setup):
     comfy_nodes, base, _, _ = setup
-    motion = _motion(base, "mm_v2.safetensors")
+    motion = _motion(base, "sf_lora_test_mm_v2.safetensors")
     plain = _sample(comfy_nodes, motion)
     assert torch.equal(_sample(comfy_nodes, _lora(motion, 0.0)), plain)
     # strength 1 on the first step only, 0 afterwards: differs from both constant settings
@@ -94,7 +95,7 @@ def test_strength_zero_equals_no_lora_and_schedule_takes_effect(setup):
 
 def test_stacking_two_nodes_and_clean_model_untouched(setup):
     comfy_nodes, base, _, _ = setup
-    motion = _motion(base, "mm_v2.safetensors")
+    motion = _motion(base, "sf_lora_test_mm_v2.safetensors")
     once = _lora(motion, 1.0)
     twice = _lora(once, 1.0)
     double = _lora(motion, 2.0)

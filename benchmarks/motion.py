@@ -11,6 +11,7 @@ peak RSS is that case's own. Cases:
     COMFYUI_PATH=/path/to/ComfyUI flock /tmp/steadyframe-heavy.lock python benchmarks/motion.py
     ... --full            # also 256x256
     ... --frames 8 --steps 2 --cfg 1.0
+    ... --lora            # also MotionLoRA memory/time (benchmarks/motion_lora.py)
 
 Peak RSS on CPU includes the weights (SD1.5 UNet fp32 ~3.4 GB, v2 module ~1.8 GB).
 AnimateDiff-Evolved is compared when it is installed in ``$COMFYUI_PATH/custom_nodes`` (not
@@ -90,6 +91,8 @@ def main():
     parser.add_argument("--cfg", type=float, default=7.5)
     parser.add_argument("--full", action="store_true", help="also measure 256x256")
     parser.add_argument("--skip-long", action="store_true")
+    parser.add_argument("--lora", action="store_true",
+                        help="also run benchmarks/motion_lora.py: MotionLoRA memory and time, factorized vs merged")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=64, help=argparse.SUPPRESS)
     parser.add_argument("--motion-file", help=argparse.SUPPRESS)
@@ -141,6 +144,10 @@ def main():
                   f"{r['peak_rss_gib']:>14.2f}{r['peak_rss_gib'] / ref['peak_rss_gib']:>8.2f}")
     print("x plain: time relative to the plain UNet; x ref: peak RSS relative to the plain UNet "
           "(for the long run: relative to the 16-frame motion run)")
+    if args.lora:
+        print()
+        subprocess.run([sys.executable, str(Path(__file__).with_name("motion_lora.py")), "--frames", str(args.frames)],
+                       check=True)
 
 
 if __name__ == "__main__":

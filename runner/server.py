@@ -15,7 +15,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .client import ComfyClient
@@ -179,7 +181,7 @@ class ManagedServer:
         fd, log_name = tempfile.mkstemp(prefix="steadyframe-comfyui-", suffix=".log")
         self.log_path = Path(log_name)
         self.log(f"starting ComfyUI ({device}) on 127.0.0.1:{self.port}; log: {self.log_path}")
-        with os.fdopen(fd, "wb") as log_file:
+        with os.fdopen(fd, "wb") as log_file, _signals_deferred():
             self.process = subprocess.Popen(
                 args, cwd=str(self.comfyui), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches the runner, which then stops the server in order
@@ -245,3 +247,26 @@ class ManagedServer:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.stop(keep_log=exc_type is not None)
+
+
+@contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C / SIGTERM until the block ends, then raise KeyboardInterrupt.
+
+    A Ctrl-C that lands inside ``subprocess.Popen`` after the child started but before Popen
+    returned would leave a server nobody knows the pid of. Python-level handlers (not SIG_IGN)
+    are used so the child still gets the default dispositions after exec.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if pending:
+        raise KeyboardInterrupt

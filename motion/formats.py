@@ -92,13 +92,16 @@ class MotionFormatError(ValueError):
 # ---------------------------------------------------------------------------------------------
 # reading files
 
-def read_state_dict(path) -> dict:
-    """Tensors of a ``.safetensors`` or pickle checkpoint, without running pickled code."""
+def read_state_dict(path, kind: str = "motion module") -> dict:
+    """Tensors of a ``.safetensors`` or pickle checkpoint, without running pickled code.
+
+    ``kind`` names the file in errors ("motion module", "MotionLoRA").
+    """
     path = Path(path)
     if not path.is_file():
-        raise MotionFormatError(f"motion module file {path} does not exist")
+        raise MotionFormatError(f"{kind} file {path} does not exist")
     if path.stat().st_size == 0:
-        raise MotionFormatError(f"motion module file {path} is empty (0 bytes)")
+        raise MotionFormatError(f"{kind} file {path} is empty (0 bytes)")
     if path.suffix.lower() == ".safetensors":
         import safetensors.torch
 

@@ -111,9 +111,9 @@ def parse_motion_lora(sd: Mapping[str, torch.Tensor], name: str = "MotionLoRA") 
 def load_motion_lora(path) -> MotionLoRA:
     """Read a ``.safetensors`` or ``.ckpt`` MotionLoRA (pickles with ``weights_only=True``)."""
     try:
-        sd = read_state_dict(path)
+        sd = read_state_dict(path, kind="MotionLoRA")
     except MotionFormatError as exc:
-        raise MotionLoRAError(str(exc).replace("motion module file", "MotionLoRA file")) from exc
+        raise MotionLoRAError(str(exc)) from exc
     return parse_motion_lora(sd, name=str(path))
 
 

@@ -143,3 +143,12 @@ def test_strength_schedule_errors_name_the_column(text, column, what):
 def test_sampling_progress_maps_steps_to_0_1():
     sigmas = [14.6, 7.0, 3.0, 1.0, 0.0]  # 4 steps
     assert [sampling_progress(s, sigmas) for s in sigmas[:-1]] == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0])
+
+
+def test_missing_and_empty_lora_files_are_named_as_motion_loras(tmp_path):
+    with pytest.raises(MotionLoRAError, match="MotionLoRA file .*zoom.safetensors does not exist"):
+        load_motion_lora(tmp_path / "zoom.safetensors")
+    empty = tmp_path / "empty.ckpt"
+    empty.write_bytes(b"")
+    with pytest.raises(MotionLoRAError, match="MotionLoRA file .*empty.ckpt is empty"):
+        load_motion_lora(empty)

@@ -164,6 +164,22 @@ def _chunks(transformer_options: dict, batch: int) -> int:
     return chunks
 
 
+def temporal_attention_kernel(comfy_attention, device: torch.device):
+    """ComfyUI's attention function for a temporal (frame) sequence on ``device``.
+
+    The user's choice (``optimized_attention``: xformers, SDPA, sage, flash...) is kept, except
+    for the memory-saving fallbacks that ComfyUI picks on CPU (sub-quadratic, split): they cut
+    long spatial sequences into chunks, which a sequence of at most 64 frames never needs, and are
+    several times slower there than ComfyUI's own PyTorch SDPA function (benchmarks/motion.py).
+    """
+    chosen = comfy_attention.optimized_attention
+    if device.type == "cpu":
+        fallbacks = {comfy_attention.get_attention_function(name, None) for name in ("sub_quad", "split")}
+        if chosen in fallbacks:
+            return comfy_attention.get_attention_function("pytorch", chosen)
+    return chosen
+
+
 def motion_forward_patch(layer, x, emb, context, transformer_options, output_shape=None, time_context=None,
                          num_video_frames=None, image_only_indicator=None):
     """``forward_timestep_embed_patch`` handler: run one motion module on this call's frames."""
@@ -179,7 +195,8 @@ def motion_forward_patch(layer, x, emb, context, transformer_options, output_sha
                              f"set the latent batch_size to the number of frames (16 is the sweet spot)")
 
     def attention(q, k, v, heads):
-        return comfy_attention.optimized_attention(q, k, v, heads, transformer_options=transformer_options)
+        kernel = temporal_attention_kernel(comfy_attention, q.device)
+        return kernel(q, k, v, heads, transformer_options=transformer_options)
 
     return layer(x, frames, scale=settings.scale, effect=settings.effect,
                  index_list=window.index_list if window is not None else None, attention=attention,

@@ -92,6 +92,26 @@ def test_small_unet_sampling_equals_reference(small_model, folder, version):
     assert float((_sample(small_model) - ours).norm() / ours.norm()) > 1e-2
 
 
+def test_temporal_attention_uses_comfy_kernels():
+    """The device's ComfyUI attention, with SDPA instead of CPU's chunking fallbacks for frame sequences."""
+    import comfy.ldm.modules.attention as comfy_attention
+
+    from steadyframe.nodes.motion_patch import temporal_attention_kernel
+
+    chosen = comfy_attention.optimized_attention
+    on_cpu = temporal_attention_kernel(comfy_attention, torch.device("cpu"))
+    if chosen in (comfy_attention.attention_sub_quad, comfy_attention.attention_split):
+        assert on_cpu is comfy_attention.attention_pytorch
+    else:
+        assert on_cpu is chosen
+    assert temporal_attention_kernel(comfy_attention, torch.device("cuda", 0)) is chosen
+    q, k, v = torch.randn(3, 130, 16, 320, generator=torch.Generator().manual_seed(0)).unbind(0)
+    from steadyframe.motion.temporal import sdpa_attention
+
+    assert torch.allclose(on_cpu(q, k, v, 8), sdpa_attention(q, k, v, 8), atol=1e-5)
+    assert torch.allclose(comfy_attention.attention_sub_quad(q, k, v, 8), sdpa_attention(q, k, v, 8), atol=1e-5)
+
+
 def test_injection_places_21_modules_and_ejection_restores(small_model, folder):
     import comfy.model_management
 

@@ -4,9 +4,10 @@
 
 Rows:
 - encode h264 (crf 19, preset medium, yuv420p) from a float IMAGE tensor, against plain PyAV
-  fed ready 8-bit frames (swscale defaults) and, when an ffmpeg binary is found (``--ffmpeg``,
-  ``$FFMPEG``, PATH or the ``imageio-ffmpeg`` package), the ffmpeg command line reading the same
-  raw frames from a pipe with the same preset;
+  fed ready 8-bit frames (swscale defaults, frame threads like the command line) and, when an
+  ffmpeg binary is found (``--ffmpeg``, ``$FFMPEG``, PATH or the ``imageio-ffmpeg`` package), the
+  ffmpeg command line reading the same raw frames from a pipe with the same preset; the encode
+  cases take turns within each round, so a shared machine's load falls on all of them alike;
 - decode the whole clip to a float tensor, against decoding everything the simple way (every
   frame to a float tensor, then one stack: what core's VideoFromFile.get_components does), and
   ffmpeg decoding to raw frames; plus a load with frame_load_cap (stops decoding early);
@@ -78,11 +79,18 @@ REPEATS = 3
 
 def timed(fn):
     """Best wall time of REPEATS runs (the machine may be shared; the best run is the least disturbed)."""
-    best = float("inf")
+    return timed_side_by_side({"case": fn})["case"]
+
+
+def timed_side_by_side(cases: dict) -> dict:
+    """Best wall time of each case over REPEATS rounds, the cases taking turns within a round,
+    so a load that comes and goes on a shared machine falls on all of them alike."""
+    best = {name: float("inf") for name in cases}
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -98,6 +106,7 @@ def encode_plain_pyav(frames_u8, path):
         stream.height, stream.width = frames_u8.shape[1:3]
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "19", "preset": "medium"}
+        stream.codec_context.thread_type = "AUTO"  # frame threads, as the ffmpeg command line uses
         for array in frames_u8:
             for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
                 container.mux(packet)
@@ -224,13 +233,16 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ours = os.path.join(tmp, "ours.mp4")
-        t_ours = timed(lambda: encode_steadyframe(video_io, frames, ours))
-        t_plain = timed(lambda: encode_plain_pyav(frames_u8, os.path.join(tmp, "plain.mp4")))
-        rows.append(("encode", "SteadyFrame encode_video (float in)", n / t_ours, None))
-        rows.append(("encode", "plain PyAV (8-bit in, swscale defaults)", n / t_plain, (n / t_ours) / (n / t_plain)))
+        cases = {"ours": lambda: encode_steadyframe(video_io, frames, ours),
+                 "plain": lambda: encode_plain_pyav(frames_u8, os.path.join(tmp, "plain.mp4"))}
         if ffmpeg:
-            t_ff = timed(lambda: encode_ffmpeg(ffmpeg, frames_u8, os.path.join(tmp, "ff.mp4")))
-            rows.append(("encode", "ffmpeg CLI (raw rgb24 pipe)", n / t_ff, (n / t_ours) / (n / t_ff)))
+            cases["ffmpeg"] = lambda: encode_ffmpeg(ffmpeg, frames_u8, os.path.join(tmp, "ff.mp4"))
+        best = timed_side_by_side(cases)
+        t_ours = best["ours"]
+        rows.append(("encode", "SteadyFrame encode_video (float in)", n / t_ours, None))
+        rows.append(("encode", "plain PyAV (8-bit in, swscale defaults)", n / best["plain"], best["plain"] / t_ours))
+        if ffmpeg:
+            rows.append(("encode", "ffmpeg CLI (raw rgb24 pipe)", n / best["ffmpeg"], best["ffmpeg"] / t_ours))
 
         t_load = timed(lambda: video_io.load_video(ours))
         t_all = timed(lambda: decode_everything(ours))

@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
-# Full-resolution chroma in both directions plus accurate rounding: swscale's
+# Reading (and resizing): full-resolution chroma plus accurate rounding; swscale's
 # defaults shift the mean colour by about 1/255 and cost several dB of PSNR.
+# (Writing converts float RGB to YUV itself: see _YuvConverter.)
 _COLOUR_FLAGS = Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT | Interpolation.FULL_CHR_H_INP
 
 # AVColorSpace values (libavutil/pixfmt.h) that swscale can convert from.
@@ -43,7 +44,7 @@ _KNOWN_COLORSPACES = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU
 #: Extensions the loader lists from the input folder.
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi", ".gif", ".webp")
 
-#: Frames converted from float to 8-bit per chunk while encoding (bounds the extra memory).
+#: Frames converted from float per chunk while encoding (bounds the extra memory).
 ENCODE_CHUNK = 16
 #: Decoded frames that may wait for RGB conversion while loading.
 _CONVERT_AHEAD = 8
@@ -807,47 +808,150 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
+def _cpu_frames(images: torch.Tensor) -> Optional[np.ndarray]:
+    """``images`` as a numpy view when it is a CPU float32 tensor (no copy), else None."""
+    if images.device.type == "cpu" and images.dtype == torch.float32:
+        return images.detach().numpy()
+    return None
+
+
+def _float_chunk(images: torch.Tensor, whole: Optional[np.ndarray], idx: list[int]) -> np.ndarray:
+    """Frames ``idx`` as (F, H, W, 3) float32 numpy.
+
+    A run of consecutive indices (forwards or backwards, as pingpong makes) of a
+    CPU float32 tensor is a view; other orders, dtypes and devices copy this
+    chunk only. A grey channel is repeated, alpha is dropped.
+    """
+    if whole is None:
+        chunk = images[idx].detach().to("cpu", torch.float32).numpy()
+    else:
+        first, last = idx[0], idx[-1]
+        if idx == list(range(first, last + 1)):
+            chunk = whole[first:last + 1]
+        elif idx == list(range(first, last - 1, -1)):
+            chunk = whole[last:first + 1][::-1]
+        else:
+            chunk = whole[idx]
+    if chunk.shape[-1] == 1:
+        return np.repeat(chunk, 3, axis=-1)
+    if chunk.shape[-1] == 4:
+        return np.ascontiguousarray(chunk[..., :3])
+    return chunk
+
+
 def _uint8_chunks(images: torch.Tensor, order: list[int], pad: tuple[int, int] = (0, 0)) -> Iterator[np.ndarray]:
     """(H, W, 3) uint8 frames in ``order``, converted ENCODE_CHUNK frames at a time.
 
     Only one chunk exists as 8-bit (and as a CPU copy, for GPU tensors) at any moment.
     The arithmetic is numpy's: on CPU it is several times faster than torch's for this.
     """
-    on_cpu = images.device.type == "cpu" and images.dtype == torch.float32
-    whole = images.detach().numpy() if on_cpu else None
+    whole = _cpu_frames(images)
     for start in range(0, len(order), ENCODE_CHUNK):
-        idx = order[start:start + ENCODE_CHUNK]
-        if whole is not None:
-            chunk = whole[idx]
-        else:
-            chunk = images[idx].detach().to("cpu", torch.float32).numpy()
-        if chunk.shape[-1] == 1:
-            chunk = np.repeat(chunk, 3, axis=-1)
-        chunk = chunk[..., :3] * np.float32(255)
+        chunk = _float_chunk(images, whole, order[start:start + ENCODE_CHUNK]) * np.float32(255)
         chunk += np.float32(0.5)
         np.clip(chunk, 0, 255, out=chunk)
         array = chunk.astype(np.uint8)
         if pad != (0, 0):
             array = np.pad(array, ((0, 0), (0, pad[1]), (0, pad[0]), (0, 0)), mode="edge")
-        for frame in array:
-            yield frame
+        yield from array
+
+
+# --------------------------------------------------------------------------- float RGB -> YUV
+
+# BT.709 luma weights.
+_KR, _KB = 0.2126, 0.0722
+_KG = 1.0 - _KR - _KB
+
+
+class _YuvConverter:
+    """Float RGB straight to BT.709 limited-range YUV frames.
+
+    ``chunk``: (F, H, W, 3) float32 numpy, H and W even. RGB is clipped to 0..1 (as
+    ComfyUI's image savers do), then the matrix, the range scaling and the rounding
+    are applied to the float values (no 8-bit RGB in between: one rounding, not two).
+    4:2:0 chroma is the mean of each 2x2 block (centre-sited, as swscale reads it back).
+    Work goes one frame at a time so the clipped copy (3 MB at 512x512) is still in
+    the CPU cache when the matrix products read it: about a third of the CPU time of
+    quantising to rgb24 and converting with swscale's accurate mode.
+
+    Scratch buffers are reused from frame to frame; one converter serves one thread.
+    The frames it returns own copies of the data.
+    """
+
+    def __init__(self, pix: str):
+        self.pix = pix
+        self.bits = 10 if pix.endswith("10le") else 8
+        self.subsampled = pix.startswith("yuv420")
+        scale = 1 << (self.bits - 8)
+        k = np.array([_KR, _KG, _KB])
+        cb = (np.array([0.0, 0.0, 1.0]) - k) / (2 * (1 - _KB))
+        cr = (np.array([1.0, 0.0, 0.0]) - k) / (2 * (1 - _KR))
+        chroma = np.stack([cb, cr], axis=1) * (224 * scale)  # (3, 2): RGB -> Cb, Cr
+        self.luma = (k * 219 * scale).astype(np.float32)
+        # A horizontal pair of pixels (6 values) -> its share of the 2x2 block's mean Cb, Cr
+        # (the block's two rows are added after, hence / 4).
+        self.pair_chroma = (np.concatenate([chroma, chroma]) / 4).astype(np.float32)
+        self.full = np.concatenate([self.luma[:, None], chroma], axis=1).astype(np.float32)  # (3, 3) for 4:4:4
+        # +0.5: the cast to integers truncates, so this rounds to nearest.
+        self.luma_offset = np.float32(16 * scale + 0.5)
+        self.chroma_offset = np.float32(128 * scale + 0.5)
+        self.top = np.float32(255 * scale)
+        self.dtype = np.uint16 if self.bits > 8 else np.uint8
+        self._scratch: dict = {}
+
+    def _buffer(self, name: str, shape: tuple, dtype=np.float32) -> np.ndarray:
+        buf = self._scratch.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self._scratch[name] = np.empty(shape, dtype)
+        return buf
+
+    def __call__(self, chunk: np.ndarray) -> list:
+        convert = self._convert_420 if self.subsampled else self._convert_444
+        return [convert(np.clip(frame, 0, 1, out=self._buffer("rgb", frame.shape))) for frame in chunk]
+
+    def _convert_444(self, rgb: np.ndarray):
+        h, w, _ = rgb.shape
+        yuv = np.matmul(rgb, self.full, out=self._buffer("yuv", (h, w, 3)))
+        yuv[..., 0] += self.luma_offset - self.chroma_offset
+        yuv += self.chroma_offset
+        np.clip(yuv, 0, self.top, out=yuv)
+        return av.VideoFrame.from_ndarray(yuv.astype(self.dtype), format=self.pix, channel_last=True)
+
+    def _convert_420(self, rgb: np.ndarray):
+        h, w, _ = rgb.shape
+        plane, quarter = h * w, (h // 2) * (w // 2)
+        out = self._buffer("out", (plane + 2 * quarter,), self.dtype)
+        luma = np.matmul(rgb, self.luma, out=self._buffer("luma", (h, w)))
+        luma += self.luma_offset
+        np.clip(luma, 0, self.top, out=luma)
+        out[:plane].reshape(h, w)[...] = luma
+        # Rows in pairs, pixels in pairs (a view): one product gives each row's share of its
+        # 2x2 blocks' Cb, Cr, and the two rows are added after (a quarter of the data).
+        blocks = rgb.reshape(h // 2, 2, w // 2, 6)
+        shares = np.matmul(blocks, self.pair_chroma, out=self._buffer("shares", (h // 2, 2, w // 2, 2)))
+        chroma = np.add(shares[:, 0], shares[:, 1], out=self._buffer("chroma", (h // 2, w // 2, 2)))
+        chroma += self.chroma_offset
+        np.clip(chroma, 0, self.top, out=chroma)
+        out[plane:plane + quarter].reshape(h // 2, w // 2)[...] = chroma[..., 0]
+        out[plane + quarter:].reshape(h // 2, w // 2)[...] = chroma[..., 1]
+        return av.VideoFrame.from_ndarray(out.reshape(h * 3 // 2, w), format=self.pix)
 
 
 def _yuv_frames(images: torch.Tensor, order: list[int], pad: tuple[int, int], pix: str) -> Iterator:
     """BT.709 limited-range frames in ``pix``, in ``order``.
 
     One worker thread converts the next chunk while the encoder works on this
-    one (numpy and swscale release the GIL), so colour conversion mostly hides
-    behind encoding; at most two chunks exist at once.
+    one (numpy's matrix products and ufuncs release the GIL, as does libx264), so
+    the conversion overlaps encoding; at most two chunks of frames exist at once.
     """
+    whole = _cpu_frames(images)
+    converter = _YuvConverter(pix)
+
     def convert(chunk_order):
-        frames = []
-        for array in _uint8_chunks(images, chunk_order, pad):
-            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-            frames.append(frame.reformat(format=pix, dst_colorspace=Colorspace.ITU709,
-                                         dst_color_range=ColorRange.MPEG,
-                                         interpolation=Interpolation.BICUBIC | _COLOUR_FLAGS))
-        return frames
+        chunk = _float_chunk(images, whole, chunk_order)
+        if pad != (0, 0):  # odd sizes: repeat the last column/row (a copy of this chunk only)
+            chunk = np.pad(chunk, ((0, 0), (0, pad[1]), (0, pad[0]), (0, 0)), mode="edge")
+        return converter(chunk)
 
     chunks = [order[i:i + ENCODE_CHUNK] for i in range(0, len(order), ENCODE_CHUNK)]
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steadyframe-video")
@@ -890,6 +994,9 @@ def _write_av(images, order, partial, fmt, rate, crf, pix_fmt, loop_count, audio
         ctx = stream.codec_context
         ctx.colorspace = ctx.color_primaries = ctx.color_trc = _AVCOL_SPC_BT709
         ctx.color_range = 1  # limited ("tv") range
+        # Frame and slice threads, as the ffmpeg command line asks for; PyAV's default (slice
+        # threads only) makes libx264 use sliced threading, which is slower.
+        ctx.thread_type = "AUTO"
         muxer = _AudioMuxer(container, fmt, audio, Fraction(len(order)) / rate) if audio is not None else None
         try:
             for n, frame in enumerate(_yuv_frames(images, order, pad, pix)):

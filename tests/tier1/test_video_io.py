@@ -1,4 +1,5 @@
 """PyAV video IO without ComfyUI: round trips, frame math, audio, metadata, atomic writes, paths."""
+import math
 import os
 from fractions import Fraction
 
@@ -168,6 +169,91 @@ def test_odd_size_is_padded_to_even(tmp_path):
     assert psnr(loaded.images[:, :31, :33], images) >= 40.0
     # The padding repeats the edge pixels (no black bar).
     assert torch.allclose(loaded.images[:, :31, 33], loaded.images[:, :31, 32], atol=0.05)
+
+
+# Published BT.709 limited-range codes (Y, Cb, Cr) of the primaries, 8 and 10 bits.
+BT709_CODES = {
+    "black": ((0, 0, 0), (16, 128, 128), (64, 512, 512)),
+    "white": ((1, 1, 1), (235, 128, 128), (940, 512, 512)),
+    "red": ((1, 0, 0), (63, 102, 240), (250, 409, 960)),
+    "green": ((0, 1, 0), (173, 42, 26), (691, 167, 105)),
+    "blue": ((0, 0, 1), (32, 240, 118), (127, 960, 471)),
+}
+
+
+def _planes(frame, height, width):
+    """(Y, Cb, Cr) integer arrays of a yuv420p/yuv420p10le/yuv444p frame."""
+    if frame.format.name == "yuv444p":
+        yuv = frame.to_ndarray(channel_last=True).astype(int)
+        return yuv[..., 0], yuv[..., 1], yuv[..., 2]
+    flat = frame.to_ndarray().astype(int).reshape(-1)
+    q = (height // 2) * (width // 2)
+    y = flat[:height * width].reshape(height, width)
+    return y, flat[height * width:height * width + q].reshape(height // 2, width // 2), flat[height * width + q:].reshape(height // 2, width // 2)
+
+
+@pytest.mark.parametrize("pix", ["yuv420p", "yuv420p10le", "yuv444p"])
+def test_float_rgb_to_yuv_gives_the_bt709_limited_range_codes(pix):
+    # One 2x2 block per colour, side by side.
+    colours = list(BT709_CODES.values())
+    rgb = torch.zeros(1, 2, 2 * len(colours), 3)
+    for k, (value, _, _) in enumerate(colours):
+        rgb[0, :, 2 * k:2 * k + 2] = torch.tensor(value, dtype=torch.float32)
+    [frame] = video_io._YuvConverter(pix)(rgb.numpy())
+    y, cb, cr = _planes(frame, 2, 2 * len(colours))
+    for k, (name, (_, codes8, codes10)) in enumerate(BT709_CODES.items()):
+        expected = codes10 if pix.endswith("10le") else codes8
+        cx = 2 * k if pix == "yuv444p" else k
+        assert (y[0, 2 * k], cb[0, cx], cr[0, cx]) == expected, name
+
+
+def test_subsampled_chroma_is_the_block_mean_and_rgb_is_clipped_first():
+    # Left column red, right column blue: Cb/Cr of the block are the means (rounded) of the two.
+    rgb = np.zeros((1, 2, 4, 3), np.float32)
+    rgb[0, :, 0, 0] = 1.0
+    rgb[0, :, 1, 2] = 1.0
+    # Second block: values outside 0..1 (an upscaler's overshoot) count as 0 and 1.
+    rgb[0, :, 2:] = (1.5, -0.3, 1.2)
+    [frame] = video_io._YuvConverter("yuv420p")(rgb)
+    y, cb, cr = _planes(frame, 2, 4)
+    kr, kb = 0.2126, 0.0722
+    cb_red, cr_red = 128 - 224 * kr / (2 * (1 - kb)), 240
+    cb_blue, cr_blue = 240, 128 - 224 * kb / (2 * (1 - kr))
+    assert cb[0, 0] == math.floor((cb_red + cb_blue) / 2 + 0.5)
+    assert cr[0, 0] == math.floor((cr_red + cr_blue) / 2 + 0.5)
+    magenta = (round(16 + 219 * (kr + kb)), round(128 + 224 * (1 - kb - kr) / (2 * (1 - kb))),
+               round(128 + 224 * (1 - kr - kb) / (2 * (1 - kr))))
+    assert (y[0, 2], cb[0, 1], cr[0, 1]) == magenta
+
+
+def test_ten_bit_output_keeps_the_float_precision():
+    # A grey ramp of 1024 levels: 10-bit luma follows the float values, not an 8-bit copy of them.
+    ramp = torch.linspace(0, 1, 1024).reshape(1, 1, 1024, 1).expand(1, 2, 1024, 3).contiguous()
+    [frame] = video_io._YuvConverter("yuv420p10le")(ramp.numpy())
+    y, _, _ = _planes(frame, 2, 1024)
+    expected = np.floor(64 + 876 * ramp[0, 0, :, 0].double().numpy() + 0.5).astype(int)
+    assert np.abs(y[0] - expected).max() <= 1
+    assert len(np.unique(y[0])) > 800  # an 8-bit path would give at most 220 levels
+
+
+def test_frame_runs_are_views_and_every_order_gives_the_right_frames():
+    images = torch.rand(6, 4, 4, 3)
+    whole = images.numpy()
+    for order in ([1, 2, 3], [4, 3, 2, 1], [5, 0, 1], [2]):
+        chunk = video_io._float_chunk(images, whole, order)
+        assert np.array_equal(chunk, whole[order]), order
+    assert np.shares_memory(video_io._float_chunk(images, whole, [1, 2, 3]), whole)
+    assert np.shares_memory(video_io._float_chunk(images, whole, [3, 2, 1]), whole)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_grey_and_alpha_input_is_written_as_rgb(tmp_path, channels):
+    rgb = smooth_frames(4, 32, 32)
+    images = rgb[..., :1] if channels == 1 else torch.cat([rgb, torch.rand(4, 32, 32, 1)], dim=-1)
+    expected = rgb[..., :1].expand(-1, -1, -1, 3) if channels == 1 else rgb
+    path = str(tmp_path / f"c{channels}.mp4")
+    encode_video(images, path, "h264-mp4", 8, crf=2)
+    assert psnr(load_video(path).images, expected) >= 40.0
 
 
 def test_gif_round_trip(tmp_path):

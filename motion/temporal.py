@@ -155,7 +155,11 @@ class GEGLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         value, gate = self.proj(x).chunk(2, dim=-1)
-        return value * F.gelu(gate)
+        if torch.is_grad_enabled():
+            return value * F.gelu(gate)
+        # Sampling: multiply into the GELU output instead of a third (rows, 4C) buffer, the
+        # largest activation of the module (0.3 GB per SD1.5 320-channel module at 256x256).
+        return F.gelu(gate).mul_(value)
 
 
 class FeedForward(nn.Module):
@@ -181,8 +185,13 @@ class TemporalTransformerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, **attention_kwargs) -> torch.Tensor:
         for attention, norm in zip(self.attention_blocks, self.norms):
-            x = attention(norm(x), **attention_kwargs) + x
-        return self.ff(self.ff_norm(x)) + x
+            x = _add_residual(attention(norm(x), **attention_kwargs), x)
+        return _add_residual(self.ff(self.ff_norm(x)), x)
+
+
+def _add_residual(out: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """``out + residual``, into ``out`` (a fresh activation) when no gradient is recorded."""
+    return out + residual if torch.is_grad_enabled() else out.add_(residual)
 
 
 class TemporalTransformer3D(nn.Module):
@@ -243,7 +252,9 @@ class MotionModule(nn.Module):
             x.to(dtype), frames, scale=scale_per_frame, scale_value=1.0 if scale_per_frame is not None else float(scale),
             attention=attention, max_attention_batch=max_attention_batch, lora=lora).to(x.dtype)
         if effect_per_frame is None:
-            return x + delta if float(effect) == 1.0 else x + float(effect) * delta
+            if float(effect) != 1.0:
+                delta = delta * float(effect) if torch.is_grad_enabled() else delta.mul_(float(effect))
+            return _add_residual(delta, x)
         chunks = x.shape[0] // frames
         blend = effect_per_frame.to(device=x.device, dtype=x.dtype).repeat(chunks)[:, None, None, None]
         return x + blend * delta

@@ -22,13 +22,20 @@ def v2_model():
 
 @pytest.mark.parametrize("key", ["down_blocks.0.motion_modules.1", "mid_block.motion_modules.0", "up_blocks.2.motion_modules.2"])
 @pytest.mark.parametrize("chunks,frames", [(1, 6), (2, 4)])
-def test_forward_matches_the_reference_formulation(v2_model, key, chunks, frames):
+@pytest.mark.parametrize("grad", [True, False], ids=["grad", "sampling"])
+def test_forward_matches_the_reference_formulation(v2_model, key, chunks, frames, grad):
+    """Also without autograd, where activations are reused in place: the input is left alone."""
     model, sd = v2_model
     module = model.get_submodule(key)
     x = torch.randn(chunks * frames, module.channels, 3, 5)
-    ours = module(x, frames)
+    x_before = x.clone()
+    with torch.set_grad_enabled(grad):
+        ours = module(x, frames)
+        halved = module(x, frames, effect=0.5)
     ref = reference_module(sd, key, x, frames)
+    assert torch.equal(x, x_before)
     assert torch.allclose(ours, ref, atol=2e-5, rtol=1e-4), (ours - ref).abs().max()
+    assert torch.allclose(halved, x + 0.5 * (ref - x), atol=2e-5, rtol=1e-4)
 
 
 def test_cond_and_uncond_chunks_do_not_mix(v2_model):

@@ -2,6 +2,7 @@
 
     python benchmarks/flow.py                       # 256x256, 512x512 and 768x512 on the CPU
     python benchmarks/flow.py --sizes 768x512 --device cuda --seeds 3
+    python benchmarks/flow.py --sizes 768x512 --disc-motion=-20,10 --motion 6   # other motions
 
 Each case is a pair from flow/synthetic.py: a multi-octave texture moved by a known flow (smooth
 sub-pixel affine + sinusoidal motion, or one whole-pixel translation) plus a textured disc moving on
@@ -113,6 +114,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=2, help="pairs per size and motion kind")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per pair (median)")
     parser.add_argument("--motion", type=float, default=10.0, help="mean background motion in px at 768 px width (scaled with width)")
+    parser.add_argument("--disc-motion", default="14,6", help="the disc's own motion dx,dy in px at 768 px width (scaled with width; rounded in the integer case)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     args = parser.parse_args(argv)
@@ -131,7 +133,9 @@ def main(argv=None):
         width, height = (int(v) for v in size.lower().split("x"))
         scale = width / 768
         for kind in ("sub-pixel", "integer"):
-            pairs = [moving_disc_pair(height, width, magnitude=args.motion * scale, disc_motion=(round(14 * scale), round(6 * scale)) if kind == "integer" else (14 * scale, 6 * scale), seed=s,
+            disc = [float(v) * scale for v in args.disc_motion.split(",")]
+            disc_motion = tuple(float(round(v)) for v in disc) if kind == "integer" else tuple(disc)
+            pairs = [moving_disc_pair(height, width, magnitude=args.motion * scale, disc_motion=disc_motion, seed=s,
                                       integer=kind == "integer") for s in range(args.seeds)]
             baseline = None
             for name, estimator in _estimators(presets):

@@ -93,3 +93,15 @@ def test_combined_confidence_includes_every_check():
     assert torch.equal(combined, fb * inside * cover * photo)
     only_fb = flow_confidence(pair.frame_a, pair.frame_b, flows[0:1], flows[1:2], photometric_threshold=None, coverage_threshold=None)
     assert torch.equal(only_fb, fb * inside)
+
+
+def test_fast_preset_mask_is_precise_around_a_fast_occluder():
+    # With the disc's rim given the right motion (neighbour propagation in the estimator), the
+    # forward-backward + coverage mask no longer flags a wide band around the disc: 0.57 precision
+    # at 0.98 recall here, against 0.30 at 0.96 for the same preset without propagation.
+    pair = moving_disc_pair(128, 192, magnitude=4.0, disc_motion=(8, 4), seed=1, integer=True)
+    flows = estimate_flow(torch.cat((pair.frame_a, pair.frame_b)), torch.cat((pair.frame_b, pair.frame_a)), "fast")
+    combined = flow_confidence(pair.frame_a, pair.frame_b, flows[0:1], flows[1:2], photometric_threshold=None)
+    precision, recall, _ = _precision_recall(1 - combined, pair)
+    assert recall >= 0.9, f"recall {recall:.2f}"
+    assert precision >= 0.45, f"precision {precision:.2f}"

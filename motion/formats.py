@@ -324,12 +324,20 @@ def _expected_rest_keys() -> set:
     return rest
 
 
-def build_motion_model(sd: Mapping, info: MotionModuleInfo, ops=None, dtype: Optional[torch.dtype] = None):
-    """A :class:`~.temporal.MotionModel` holding ``sd`` (normalised). Missing PE tables are computed."""
+def build_motion_model(sd: Mapping, info: MotionModuleInfo, ops=None, dtype: Optional[torch.dtype] = None,
+                       consume: bool = False):
+    """A :class:`~.temporal.MotionModel` holding ``sd`` (normalised). Missing PE tables are computed.
+
+    ``dtype``: of the weights (default float32). ``consume=True`` takes the tensors out of ``sd``
+    (a dict the caller gives up) one by one, so a file's tensors are freed while the model fills:
+    the peak is about the model's size instead of file plus model (0.9 GB less for an fp16 v2
+    file built in fp32). Otherwise ``sd`` is left as it was and the model owns copies.
+    """
     from .temporal import MotionModel
 
-    model = MotionModel(info.layout, ops=ops)
-    full = dict(sd)
+    with torch.device("meta"):  # shapes only: every tensor comes from ``sd``
+        model = MotionModel(info.layout, ops=ops)
+    full = sd if consume else dict(sd)
     if not info.pe_in_file:
         for key, module in zip(info.layout.injection_order(), model.modules_in_order()):
             table = sinusoidal_pe(info.pe_length, module.channels)
@@ -344,8 +352,11 @@ def build_motion_model(sd: Mapping, info: MotionModuleInfo, ops=None, dtype: Opt
     for key, value in full.items():
         if tuple(value.shape) != tuple(expected[key].shape):
             raise MotionFormatError(f"motion module key {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}")
-    if dtype is not None:
-        model.to(dtype)
-    # copies (and casts) tensor by tensor into the parameters: no second full-size copy of the file
-    model.load_state_dict(full, strict=True)
+    target = dtype or torch.float32
+    weights = {}
+    for key in list(full):
+        tensor = full.pop(key) if consume else full[key]
+        weights[key] = tensor.to(dtype=target, memory_format=torch.contiguous_format, copy=not consume)
+        del tensor
+    model.load_state_dict(weights, strict=True, assign=True)
     return model.eval().requires_grad_(False)

@@ -98,7 +98,7 @@ class SteadyFrameLoadMotionModule:
             for warning in warnings:
                 log.warning("SteadyFrame Load Motion Module: %s", warning)
         log.info("SteadyFrame: %s is %s", motion_module, info.describe())
-        motion_patcher = make_motion_patcher(normalized, info, model)
+        motion_patcher = make_motion_patcher(normalized, info, model, consume=True)
         return (attach_motion_module(model, motion_patcher, info, motion_module, beta_schedule=beta_schedule,
                                      scale=scale, effect=blend, context=context),)
 

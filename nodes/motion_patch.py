@@ -363,15 +363,18 @@ def set_context_windows(model_patcher, settings: ContextSettings) -> None:
 # ------------------------------------------------------------------------------------------------
 # the whole attachment
 
-def make_motion_patcher(normalized: dict, info: MotionModuleInfo, model_patcher):
-    """A ModelPatcher around the motion weights, on the UNet's devices and in its dtype."""
+def make_motion_patcher(normalized: dict, info: MotionModuleInfo, model_patcher, consume: bool = False):
+    """A ModelPatcher around the motion weights, on the UNet's devices and in its dtype.
+
+    ``consume=True``: ``normalized`` is emptied while the weights move into the model.
+    """
     import comfy.model_patcher
     import comfy.ops
 
     dtype = model_patcher.model.manual_cast_dtype or model_patcher.model_dtype() or torch.float32
     if dtype not in (torch.float32, torch.float16, torch.bfloat16):
         dtype = torch.float16
-    motion_model = build_motion_model(normalized, info, ops=comfy.ops.disable_weight_init, dtype=dtype)
+    motion_model = build_motion_model(normalized, info, ops=comfy.ops.disable_weight_init, dtype=dtype, consume=consume)
     return comfy.model_patcher.ModelPatcher(motion_model, load_device=model_patcher.load_device,
                                             offload_device=model_patcher.offload_device)
 

@@ -165,3 +165,23 @@ def test_half_precision_files_build_in_the_requested_dtype():
     key = "up_blocks.3.motion_modules.2.temporal_transformer.proj_out.weight"
     assert model.state_dict()[key].dtype == torch.float32
     assert torch.equal(model.state_dict()[key], sd16[key].float())
+
+
+@pytest.mark.parametrize("version", ["v2", "animatelcm"])
+def test_consuming_build_empties_the_dict_and_equals_a_copying_build(version):
+    normalized, info = normalize_motion_state_dict(make_motion_state_dict(version, channels_scale=SCALE, dtype=torch.float16))
+    kept = dict(normalized)
+    copied = build_motion_model(normalized, info, dtype=torch.float32)
+    assert normalized.keys() == kept.keys()  # a copying build leaves the caller's dict alone...
+    key = next(iter(kept))
+    copied.state_dict()[key].add_(1.0)
+    assert not torch.equal(copied.state_dict()[key], kept[key].float())  # ...and shares no storage with it
+    consumed = build_motion_model(normalized, info, dtype=torch.float32, consume=True)
+    assert normalized == {}
+    for name, tensor in consumed.state_dict().items():
+        assert tensor.device.type == "cpu" and tensor.dtype == torch.float32, name
+        if name in kept:
+            assert torch.equal(tensor, kept[name].float()), name
+    x = torch.randn(8, 32, 2, 2)
+    module = consumed.get_submodule("down_blocks.0.motion_modules.0")
+    assert torch.isfinite(module(x, 4)).all()

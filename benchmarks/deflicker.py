@@ -11,7 +11,9 @@ Rows: the flickering input; the `deflicker` PyPI package's rule (one gain per fr
 10-frame rolling mean of the mean brightness, first/last frames left alone; reimplemented here
 because the package does not install cleanly); a naive per-frame mean match (each frame's channel
 means set to the clip's); and our modes. E_warp uses the exact flow of the clean source (x 1e-3);
-PSNR is to the clean clip. Speed: frames per second of the global stage at --speed-size.
+PSNR is to the clean clip. Speed: frames per second of the global stage at --speed-size, and of the
+texture stage given a flow (flow estimation is timed by benchmarks/flow.py). --clip disc adds a disc
+moving against the pan, for motion boundaries and occlusions.
 """
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ def _import_pack():
 
 _import_pack()
 from steadyframe.flow.deflicker import GlobalSettings, deflicker_global, stabilize_texture  # noqa: E402
-from steadyframe.flow.deflicker_synthetic import inject_flicker, moving_clip  # noqa: E402
+from steadyframe.flow.deflicker_synthetic import inject_flicker, moving_clip, moving_disc_clip  # noqa: E402
+from steadyframe.flow.sequence import FlowSequence  # noqa: E402
 from steadyframe.flow.metrics import PairFlows, luminance_flicker, psnr, warping_error  # noqa: E402
 
 CASES = {
@@ -99,7 +102,11 @@ def methods(flow_preset: str):
 def quality_table(args) -> None:
     print(f"\nQuality: {args.frames} frames of {args.width}x{args.height}, motion (2, 1) px/frame, "
           f"mean over seeds {list(range(1, args.seeds + 1))}; F_Y in 0..255, E_warp x 1e-3, PSNR dB to clean")
-    clip = moving_clip(args.frames, args.height, args.width, motion=(2, 1), seed=0)
+    if args.clip == "disc":
+        clip = moving_disc_clip(args.frames, args.height, args.width, motion=(2, 1), disc_motion=(-3, 2), seed=0)
+        print("clip: the pan plus a textured disc moving by (-3, 2) px/frame (motion boundaries, occlusions)")
+    else:
+        clip = moving_clip(args.frames, args.height, args.width, motion=(2, 1), seed=0)
     flows = PairFlows(flow=clip)
     print(f"clean clip: F_Y {luminance_flicker(clip.clean):.3f}, E_warp {warping_error(clip.clean, flows).value * 1e3:.4f}")
     table = methods(args.flow_preset)
@@ -131,12 +138,17 @@ def speed_table(args) -> None:
     frames = args.speed_frames
     print(f"\nSpeed: {frames} frames of {size}x{size}, {torch.get_num_threads()} torch threads, best of {args.repeats}")
     clip = torch.rand(frames, size, size, 3)
+    # A sub-pixel flow, so the warps take their interpolating (not whole-pixel) path.
+    pairs = max(args.texture_frames - 1, 0)
+    motion = torch.tensor([1.3, -0.7]).view(1, 2, 1, 1).expand(pairs, 2, size, size)
+    still = FlowSequence(forward=motion.contiguous(), backward=(-motion).contiguous(), height=size, width=size)
     rows = {
         "deflicker pkg rule (baseline)": lambda: deflicker_package_rule(clip),
         "naive per-frame mean match": lambda: naive_mean_match(clip),
         "ours global ycbcr (default)": lambda: deflicker_global(clip),
         "ours global lab": lambda: deflicker_global(clip, GlobalSettings(color_space="lab")),
         "ours histogram ycbcr": lambda: deflicker_global(clip, GlobalSettings(method="quantiles")),
+        "texture stage alone (flow given)": lambda: stabilize_texture(clip[:args.texture_frames], still, strength=0.6),
     }
     baseline = None
     print(f"{'method':34s} | {'frames/s':>9s} | {'ms/frame':>9s} | {'vs baseline':>11s}")
@@ -146,7 +158,7 @@ def speed_table(args) -> None:
             start = time.perf_counter()
             run()
             best = min(best, time.perf_counter() - start)
-        fps = frames / best
+        fps = (args.texture_frames if name.startswith("texture") else frames) / best
         baseline = baseline or fps
         print(f"{name:34s} | {fps:9.1f} | {1000 / fps:9.2f} | {fps / baseline:10.2f}x", flush=True)
 
@@ -172,7 +184,10 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--width", type=int, default=384)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--flow-preset", default="fast", choices=["fast", "balanced", "quality"])
+    parser.add_argument("--flow-preset", default="balanced", choices=["fast", "balanced", "quality"],
+                        help="TV-L1 preset of the estimated-flow row (the node's default is balanced)")
+    parser.add_argument("--clip", choices=["pan", "disc"], default="pan",
+                        help="pan: the texture panning by (2, 1) px; disc: plus a moving disc (occlusions)")
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=None, help="flicker cases to run")
     parser.add_argument("--methods", nargs="+", default=None,
                         help="only the rows whose name contains one of these strings (the input row is always kept)")
@@ -180,6 +195,7 @@ def main() -> None:
     parser.add_argument("--speed-size", type=int, default=512)
     parser.add_argument("--speed-frames", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--texture-frames", type=int, default=16, help="frames of the texture-stage speed row")
     parser.add_argument("--long", type=int, default=0, help="also run the global stage on this many frames "
                         "(e.g. 1000) and report its peak memory")
     parser.add_argument("--only", choices=["quality", "speed"], default=None)

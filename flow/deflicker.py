@@ -26,11 +26,15 @@ statistics are a few numbers each, so 1,000-frame clips need no more working mem
 recursive blend with the flow-warped neighbouring output, for "boiling" texture that the global
 stage cannot see. Forward: ``f_t = x_t + beta*c_t*(warp(f_{t-1}) - x_t)``; then backward over the
 forward result: ``o_t = f_t + beta*c'_t*(warp(o_{t+1}) - f_t)``, which cancels the lag of a
-one-directional filter. The confidence ``c`` is the forward-backward check of
-``flow.occlusion`` times the in-frame check times a photometric gate (1 when the channel-mean
-difference between the frame and the warped output is at most ``photometric_threshold``, falling
-linearly to 0 at twice that). It trades fine detail for stability: texture that genuinely changes
-from frame to frame is averaged away where the flow is trusted.
+one-directional filter. Each pair's flow is first made symmetric (:func:`symmetric_flow`: the
+forward estimate averaged with the negated backward one where they agree) and then smoothed
+within objects (:func:`smooth_flow_guided`), because the estimator's per-pixel noise, not the
+blend, is what leaves misaligned texture. The confidence ``c`` falls linearly with the
+forward-backward mismatch (1 up to ``consistency[0]`` px, 0 from ``consistency[1]`` px), is 0 out
+of frame, and is multiplied by a photometric gate (1 when the channel-mean difference between the
+frame and the warped output is at most ``photometric_threshold``, falling linearly to 0 at twice
+that). It trades fine detail for stability: texture that genuinely changes from frame to frame
+is averaged away where the flow is trusted.
 """
 from __future__ import annotations
 
@@ -43,6 +47,8 @@ import torch
 import torch.nn.functional as F
 
 from .metrics import LUMA_WEIGHTS, check_clip
+from .occlusion import in_frame_confidence
+from .warp import warp_backward
 
 COLOR_SPACES = ("ycbcr", "lab")
 METHODS = ("moments", "quantiles")
@@ -582,24 +588,28 @@ def interpolate_monotone(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) ->
 
 # --- texture stage -------------------------------------------------------------------------------
 
-def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photometric_threshold: float = 0.1,
-                      cuts: Optional[list[int]] = None, progress: ProgressFn = None) -> torch.Tensor:
+def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photometric_threshold: float = 0.05,
+                      cuts: Optional[list[int]] = None, progress: ProgressFn = None,
+                      consistency: tuple[float, float] = (0.5, 1.5)) -> torch.Tensor:
     """The texture stage (see the module docstring).
 
     images: (F, H, W, 3) float 0..1 (normally the global stage's output); flow: a
     ``flow.sequence.FlowSequence`` of the same clip (forward[i] = flow(i -> i+1), backward[i] =
-    flow(i+1 -> i)). strength: beta in 0..1 (0 returns a copy). cuts: frames that start a scene;
-    nothing is carried across them. progress: callable(done, total) over both passes (2F).
+    flow(i+1 -> i)). strength: beta in 0..1 (0 returns a copy). photometric_threshold: channel-mean
+    difference (0..1) between a frame and its warped neighbour up to which the neighbour gets full
+    weight, none at twice it. consistency: (full, none) forward-backward mismatch in pixels (plus 1 %
+    of the motion) between which a flow vector's weight falls from 1 to 0. cuts: frames that start a
+    scene; nothing is carried across them. progress: callable(done, total) over both passes (2F).
     Returns a new (F, H, W, 3) tensor.
     """
-    from .occlusion import forward_backward_confidence, in_frame_confidence
-    from .warp import warp_backward
-
     check_clip(images)
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"texture strength must be between 0 and 1, got {strength}")
     if photometric_threshold <= 0:
         raise ValueError(f"photometric_threshold must be positive, got {photometric_threshold}")
+    full, none = (float(v) for v in consistency)
+    if not 0.0 <= full < none:
+        raise ValueError(f"consistency must be two pixel tolerances 0 <= full < none, got {tuple(consistency)}")
     count, height, width, _ = images.shape
     expected = (max(count - 1, 0), 2, height, width)
     for name in ("forward", "backward"):
@@ -618,10 +628,10 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
     def frame(tensor, t):
         return tensor[t:t + 1].to(device=device, dtype=torch.float32).permute(0, 3, 1, 2)
 
-    def blend(current, neighbour, flow_here_to_neighbour, flow_back):
-        warped = warp_backward(neighbour, flow_here_to_neighbour, mode="bicubic")
-        confidence = forward_backward_confidence(flow_here_to_neighbour, flow_back) * in_frame_confidence(
-            flow_here_to_neighbour)
+    def pull(current, neighbour, flow_here_to_neighbour, flow_back):
+        toward, confidence = symmetric_flow(flow_here_to_neighbour, flow_back, full, none)
+        toward = smooth_flow_guided(toward, current, confidence)
+        warped = warp_backward(neighbour, toward, mode="bicubic")
         difference = (current - warped).abs().mean(dim=1, keepdim=True)
         gate = ((2.0 * photometric_threshold - difference) / photometric_threshold).clamp(0.0, 1.0)
         weight = strength * confidence * gate
@@ -634,7 +644,7 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
         if t not in starts:
             to_prev = flow.backward[t - 1:t].to(device=device, dtype=torch.float32)
             from_prev = flow.forward[t - 1:t].to(device=device, dtype=torch.float32)
-            current = blend(current, previous, to_prev, from_prev)
+            current = pull(current, previous, to_prev, from_prev)
         out[t] = current[0].permute(1, 2, 0).clamp(0.0, 1.0).to(out.dtype)
         previous = frame(out, t)
         if progress is not None:
@@ -646,7 +656,7 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
         if (t + 1) not in starts:
             to_next = flow.forward[t:t + 1].to(device=device, dtype=torch.float32)
             from_next = flow.backward[t:t + 1].to(device=device, dtype=torch.float32)
-            current = blend(current, following, to_next, from_next)
+            current = pull(current, following, to_next, from_next)
         out[t] = current[0].permute(1, 2, 0).clamp(0.0, 1.0).to(out.dtype)
         following = frame(out, t)
         if progress is not None:
@@ -654,6 +664,72 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
     if progress is not None:
         progress(2 * count, 2 * count)
     return out
+
+
+def symmetric_flow(flow_ab: torch.Tensor, flow_ba: torch.Tensor, full: float = 0.5, none: float = 1.5,
+                   alpha: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both directions' estimates of a's motion averaged, and how far to trust the result.
+
+    flow_ab, flow_ba: (B, 2, H, W) = estimate_flow(a, b), estimate_flow(b, a). Following a's pixel
+    p to q = p + flow_ab(p), ``-flow_ba(q)`` is a second, independent estimate of flow_ab(p): where
+    the two agree, their mean halves the estimator's noise variance. That noise (about 0.6 px on
+    the benchmark's boiling clip) is what makes the texture stage misalign fine texture: with it
+    the stage leaves ~10x the warping error it leaves with the exact flow. Confidence falls
+    linearly from 1 where the mismatch |flow_ab(p) + flow_ba(q)| is at most
+    ``full + alpha * (|flow_ab(p)| + |flow_ba(q)|)`` pixels to 0 at ``none + ...``; a hard
+    cut at one tolerance would drop every pixel whose estimate is merely noisy (a tenth of the
+    frame on the benchmark's boiling clip, with a third of its warping error), while occlusions
+    mismatch by the motion difference and still score 0. The averaging follows the confidence, so
+    occluded pixels keep their own estimate. Also 0 where p + flow leaves the frame.
+    Returns (flow (B, 2, H, W), confidence (B, 1, H, W) in 0..1).
+    """
+    back = warp_backward(flow_ba, flow_ab, mode="bilinear")
+    mismatch = _length(flow_ab + back)
+    slack = alpha * (_length(flow_ab) + _length(back))
+    confidence = ((none + slack - mismatch) / (none - full)).clamp(0.0, 1.0)
+    averaged = flow_ab + confidence * (0.5 * (flow_ab - back) - flow_ab)
+    return averaged, confidence * in_frame_confidence(averaged)
+
+
+def _length(flow: torch.Tensor) -> torch.Tensor:
+    """Per-pixel vector length, (B, 2, H, W) -> (B, 1, H, W). Written out because
+    torch.linalg.vector_norm over the channel dimension is ~100x slower on CPU."""
+    return (flow[:, 0:1] * flow[:, 0:1] + flow[:, 1:2] * flow[:, 1:2]).sqrt()
+
+
+def smooth_flow_guided(flow: torch.Tensor, guide: torch.Tensor, weight: torch.Tensor, radius: int = 2,
+                       step: int = 3, sigma_space: float = 4.0, sigma_color: float = 0.1) -> torch.Tensor:
+    """Edge-aware, confidence-weighted average of a flow field (a sparse joint bilateral filter).
+
+    flow: (B, 2, H, W); guide: (B, C, H, W) the frame the flow starts from, 0..1; weight:
+    (B, 1, H, W) confidence of each vector. Every vector becomes the weighted mean of the
+    (2*radius+1)^2 vectors ``step`` pixels apart around it, each weighted by its confidence, a
+    spatial Gaussian (sigma_space px) and a colour Gaussian of its guide distance (sigma_color,
+    Euclidean over channels), so flow is averaged within objects but not across their edges and
+    occluded (zero-weight) vectors contribute nothing. TV-L1's error on noisy texture is largely
+    independent from pixel to pixel: averaging 25 taps over +-6 px cuts the warping error the
+    texture stage leaves on the benchmark's boiling clip by about 40 % and sharpens the result at
+    motion boundaries too (photometric gating keeps wrongly smoothed vectors from pulling foreign
+    content).
+    Vectors with no weighted neighbour are kept. Returns (B, 2, H, W).
+    """
+    pad = radius * step
+    height, width = flow.shape[-2:]
+    # One padded stack (flow, weight, guide) so every tap is a single slice.
+    stack = F.pad(torch.cat((flow, weight, guide), dim=1), (pad, pad, pad, pad), mode="replicate")
+    c = flow.shape[1]
+    total = torch.zeros_like(flow)
+    norm = torch.zeros_like(weight)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            y0, x0 = pad + dy * step, pad + dx * step
+            window = stack[:, :, y0:y0 + height, x0:x0 + width]
+            distance = ((window[:, c + 1:] - guide) ** 2).sum(dim=1, keepdim=True)
+            spatial = ((dx * step) ** 2 + (dy * step) ** 2) / (2.0 * sigma_space ** 2)
+            tap = torch.exp(-distance / (2.0 * sigma_color ** 2) - spatial) * window[:, c:c + 1]
+            total += tap * window[:, :c]
+            norm += tap
+    return torch.where(norm > 1e-6, total / norm.clamp_min(1e-6), flow)
 
 
 def detect_scene_cuts(images: torch.Tensor, threshold: float = 0.5, chunk_size: int = 16) -> list[int]:

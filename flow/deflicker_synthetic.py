@@ -63,6 +63,51 @@ def moving_clip(frames: int, height: int, width: int, motion: tuple = (2, 1), se
     return SyntheticClip(clean=clip, forward=-backward, backward=backward.clone(), height=height, width=width)
 
 
+
+def moving_disc_clip(frames: int, height: int, width: int, motion: tuple = (2, 1), disc_motion: tuple = (-3, 2),
+                     radius: float = 0.25, seed: int = 0) -> SyntheticClip:
+    """:func:`moving_clip` with a rigid textured disc moving by ``disc_motion`` whole pixels per
+    frame on top, so the clip has motion boundaries, occlusions and disocclusions with exact flow.
+
+    radius: the disc's radius as a fraction of the shorter side. The disc starts centred and its
+    texture moves with it. Exact flows: background ``-motion`` / ``+motion`` as in
+    :func:`moving_clip`; on the disc, forward = ``+disc_motion`` at the disc's pixels in frame t and
+    backward = ``-disc_motion`` at its pixels in frame t+1. Background that the disc covers in the
+    other frame gets the background flow, which the forward-backward check rejects (occluded).
+    """
+    ux, uy = int(disc_motion[0]), int(disc_motion[1])
+    if (ux, uy) != tuple(disc_motion):
+        raise ValueError(f"disc_motion must be whole pixels so the exact flow warps exactly, got {disc_motion}")
+    background = moving_clip(frames, height, width, motion, seed)
+    size = max(4, int(round(2 * radius * min(height, width))) | 1)
+    half = size // 2
+    disc = procedural_texture(size, size, seed + 101, octaves=(4, 8, 16)).permute(1, 2, 0)
+    # Darker and more saturated than the background so the boundary is a real edge.
+    disc = (0.6 * disc + 0.25 * torch.tensor([0.9, 0.2, 0.3])).clamp(0.0, 1.0)
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    inside = ((xs - half) ** 2 + (ys - half) ** 2) <= half * half
+    clean = background.clean.clone()
+    covers = torch.zeros(frames, height, width, dtype=torch.bool)
+    for t in range(frames):
+        cx, cy = width // 2 + t * ux, height // 2 + t * uy
+        x0, y0 = cx - half, cy - half
+        # Clip the disc's square to the frame.
+        sx0, sy0 = max(0, -x0), max(0, -y0)
+        sx1, sy1 = min(size, width - x0), min(size, height - y0)
+        if sx1 <= sx0 or sy1 <= sy0:
+            continue
+        region = inside[sy0:sy1, sx0:sx1]
+        target = clean[t, y0 + sy0:y0 + sy1, x0 + sx0:x0 + sx1]
+        target[region] = disc[sy0:sy1, sx0:sx1][region]
+        covers[t, y0 + sy0:y0 + sy1, x0 + sx0:x0 + sx1] = region
+    forward = background.forward.clone()
+    backward = background.backward.clone()
+    step = torch.tensor([float(ux), float(uy)]).view(2, 1)
+    for t in range(frames - 1):
+        forward[t][:, covers[t]] = step
+        backward[t][:, covers[t + 1]] = -step
+    return SyntheticClip(clean=clean, forward=forward, backward=backward, height=height, width=width)
+
 def inject_flicker(clean: torch.Tensor, gain: float = 0.08, offset: float = 0.02, tint: float = 0.02,
                    gain_field: float = 0.0, boiling: float = 0.0, seed: int = 1) -> torch.Tensor:
     """Flicker a clean clip. clean: (F, H, W, 3) float 0..1 -> new tensor, clamped to 0..1.

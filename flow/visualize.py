@@ -6,6 +6,8 @@ import math
 import torch
 from kornia.color import hsv_to_rgb
 
+from .occlusion import flow_length
+
 
 def flow_to_rgb(flow: torch.Tensor, max_magnitude: float | None = None) -> torch.Tensor:
     """Colour-wheel picture of flow: hue = direction, saturation = speed, white = still.
@@ -17,7 +19,7 @@ def flow_to_rgb(flow: torch.Tensor, max_magnitude: float | None = None) -> torch
     if flow.dim() != 4 or flow.shape[1] != 2:
         raise ValueError(f"flow must be (B, 2, H, W), got shape {tuple(flow.shape)}")
     flow = flow.float()
-    magnitude = torch.linalg.vector_norm(flow, dim=1, keepdim=True)
+    magnitude = flow_length(flow)
     if max_magnitude is None:
         scale = magnitude.flatten(1).amax(dim=1).clamp_min(1e-6).view(-1, 1, 1, 1)
     else:

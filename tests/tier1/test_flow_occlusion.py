@@ -105,3 +105,12 @@ def test_fast_preset_mask_is_precise_around_a_fast_occluder():
     precision, recall, _ = _precision_recall(1 - combined, pair)
     assert recall >= 0.9, f"recall {recall:.2f}"
     assert precision >= 0.45, f"precision {precision:.2f}"
+
+
+def test_flow_length_is_the_euclidean_norm_per_pixel():
+    from steadyframe.flow.occlusion import flow_length
+
+    flow = torch.randn(2, 2, 7, 9, generator=torch.Generator().manual_seed(4)) * 5
+    assert flow_length(flow).shape == (2, 1, 7, 9)
+    assert torch.allclose(flow_length(flow), torch.linalg.vector_norm(flow, dim=1, keepdim=True), atol=1e-5)
+    assert flow_length(torch.tensor([[[[3.0]], [[-4.0]]]])).item() == 5.0

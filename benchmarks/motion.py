@@ -137,10 +137,10 @@ def _print_size_table(size: int, rows: dict, frames: int) -> None:
             continue
         r = rows[case]
         short = rows.get(case.replace("_long", "") if case != "long" else "motion", plain)
-        overhead = r["s_per_step"] - plain["s_per_step"]
+        overhead = "-" if case == "plain" else f"{r['s_per_step'] - plain['s_per_step']:+.2f}"
+        memory_ratio = f"{r['peak_rss_gib'] / short['peak_rss_gib']:.2f}" if case.endswith("long") else "-"
         print(f"{label:<38}{r['s_per_step']:>9.2f}{r['s_per_step'] / plain['s_per_step']:>9.2f}"
-              f"{'-' if case == 'plain' else f'{overhead:+.2f}':>10}{r['peak_rss_gib']:>14.2f}"
-              f"{r['peak_rss_gib'] / short['peak_rss_gib'] if case.endswith('long') else float('nan'):>7.2f}")
+              f"{overhead:>10}{r['peak_rss_gib']:>14.2f}{memory_ratio:>7}")
     if "ade" in rows:
         ours = rows["motion"]["s_per_step"] - plain["s_per_step"]
         theirs = rows["ade"]["s_per_step"] - plain["s_per_step"]

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from .metrics import LUMA_WEIGHTS, check_clip
-from .occlusion import flow_length, in_frame_confidence
+from .occlusion import forward_backward_mismatch, in_frame_confidence
 from .warp import warp_backward
 
 COLOR_SPACES = ("ycbcr", "lab")
@@ -683,9 +683,7 @@ def symmetric_flow(flow_ab: torch.Tensor, flow_ba: torch.Tensor, full: float = 0
     occluded pixels keep their own estimate. Also 0 where p + flow leaves the frame.
     Returns (flow (B, 2, H, W), confidence (B, 1, H, W) in 0..1).
     """
-    back = warp_backward(flow_ba, flow_ab, mode="bilinear")
-    mismatch = flow_length(flow_ab + back)
-    slack = alpha * (flow_length(flow_ab) + flow_length(back))
+    back, mismatch, slack = forward_backward_mismatch(flow_ab, flow_ba, alpha)
     confidence = ((none + slack - mismatch) / (none - full)).clamp(0.0, 1.0)
     averaged = flow_ab + confidence * (0.5 * (flow_ab - back) - flow_ab)
     return averaged, confidence * in_frame_confidence(averaged)

@@ -34,12 +34,21 @@ def forward_backward_confidence(flow_ab: torch.Tensor, flow_ba: torch.Tensor, al
     beta (pixels) a constant estimation error.
     Returns (B, 1, H, W) float, 1 = consistent.
     """
+    _, mismatch, slack = forward_backward_mismatch(flow_ab, flow_ba, alpha)
+    return (mismatch <= slack + beta).to(flow_ab.dtype)
+
+
+def forward_backward_mismatch(flow_ab: torch.Tensor, flow_ba: torch.Tensor, alpha: float = 0.01):
+    """The terms of the forward-backward test at frame a's pixels.
+
+    flow_ab, flow_ba: (B, 2, H, W). Returns ``(back, mismatch, slack)``: ``back`` (B, 2, H, W) is
+    flow_ba sampled at p + flow_ab(p); ``mismatch`` (B, 1, H, W) is |flow_ab(p) + back(p)| and
+    ``slack`` (B, 1, H, W) is alpha * (|flow_ab(p)| + |back(p)|), both in pixels.
+    """
     if flow_ab.shape != flow_ba.shape:
         raise ValueError(f"flow_ab {tuple(flow_ab.shape)} and flow_ba {tuple(flow_ba.shape)} must have the same shape")
     back = warp_backward(flow_ba, flow_ab, mode="bilinear")
-    mismatch = flow_length(flow_ab + back)
-    bound = alpha * (flow_length(flow_ab) + flow_length(back)) + beta
-    return (mismatch <= bound).to(flow_ab.dtype)
+    return back, flow_length(flow_ab + back), alpha * (flow_length(flow_ab) + flow_length(back))
 
 
 def in_frame_confidence(flow: torch.Tensor) -> torch.Tensor:

@@ -839,6 +839,16 @@ def _float_chunk(images: torch.Tensor, whole: Optional[np.ndarray], idx: list[in
     return chunk
 
 
+def _pad_edges(chunk: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
+    """(F, H, W, C) frames with ``pad = (columns, rows)`` more, repeating the last column/row.
+
+    For codecs that need even sizes; a copy of this chunk only, and none when ``pad`` is (0, 0).
+    """
+    if pad == (0, 0):
+        return chunk
+    return np.pad(chunk, ((0, 0), (0, pad[1]), (0, pad[0]), (0, 0)), mode="edge")
+
+
 def _uint8_chunks(images: torch.Tensor, order: list[int], pad: tuple[int, int] = (0, 0)) -> Iterator[np.ndarray]:
     """(H, W, 3) uint8 frames in ``order``, converted ENCODE_CHUNK frames at a time.
 
@@ -851,9 +861,7 @@ def _uint8_chunks(images: torch.Tensor, order: list[int], pad: tuple[int, int] =
         chunk += np.float32(0.5)
         np.clip(chunk, 0, 255, out=chunk)
         array = chunk.astype(np.uint8)
-        if pad != (0, 0):
-            array = np.pad(array, ((0, 0), (0, pad[1]), (0, pad[0]), (0, 0)), mode="edge")
-        yield from array
+        yield from _pad_edges(array, pad)
 
 
 # --------------------------------------------------------------------------- float RGB -> YUV
@@ -948,10 +956,7 @@ def _yuv_frames(images: torch.Tensor, order: list[int], pad: tuple[int, int], pi
     converter = _YuvConverter(pix)
 
     def convert(chunk_order):
-        chunk = _float_chunk(images, whole, chunk_order)
-        if pad != (0, 0):  # odd sizes: repeat the last column/row (a copy of this chunk only)
-            chunk = np.pad(chunk, ((0, 0), (0, pad[1]), (0, pad[0]), (0, 0)), mode="edge")
-        return converter(chunk)
+        return converter(_pad_edges(_float_chunk(images, whole, chunk_order), pad))
 
     chunks = [order[i:i + ENCODE_CHUNK] for i in range(0, len(order), ENCODE_CHUNK)]
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steadyframe-video")

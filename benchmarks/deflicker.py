@@ -18,7 +18,6 @@ moving against the pan, for motion boundaries and occlusions.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import platform
 import resource
 import sys
@@ -27,18 +26,10 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pack import import_pack  # noqa: E402
 
-
-def _import_pack():
-    spec = importlib.util.spec_from_file_location("steadyframe", REPO / "__init__.py",
-                                                  submodule_search_locations=[str(REPO)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["steadyframe"] = module
-    spec.loader.exec_module(module)
-
-
-_import_pack()
+import_pack()
 from steadyframe.flow.deflicker import GlobalSettings, deflicker_global, stabilize_texture  # noqa: E402
 from steadyframe.flow.deflicker_synthetic import inject_flicker, moving_clip, moving_disc_clip  # noqa: E402
 from steadyframe.flow.sequence import FlowSequence  # noqa: E402

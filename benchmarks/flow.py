@@ -24,7 +24,6 @@ Baselines in the same run: zero flow, and OpenCV DIS (medium) and Farneback when
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import platform
 import statistics
 import sys
@@ -33,19 +32,10 @@ from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pack import import_pack  # noqa: E402
 
-
-def _import_pack():
-    if "steadyframe" in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location("steadyframe", REPO_ROOT / "__init__.py", submodule_search_locations=[str(REPO_ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["steadyframe"] = module
-    spec.loader.exec_module(module)
-
-
-_import_pack()
+import_pack()
 from steadyframe.flow.estimate import PRESETS, estimate_flow  # noqa: E402
 from steadyframe.flow.occlusion import flow_confidence  # noqa: E402
 from steadyframe.flow.synthetic import moving_disc_pair  # noqa: E402

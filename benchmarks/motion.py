@@ -38,22 +38,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _setup_comfy():
-    comfy_path = os.environ.get("COMFYUI_PATH")
-    if not comfy_path:
-        sys.exit("set COMFYUI_PATH to a ComfyUI checkout")
     sys.path.insert(0, str(REPO / "tests"))
-    sys.path.append(comfy_path)
-    import torch
-    from comfy.cli_args import args
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from _pack import import_comfyui, import_pack
 
-    if not torch.cuda.is_available():
-        args.cpu = True
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("steadyframe", REPO / "__init__.py", submodule_search_locations=[str(REPO)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["steadyframe"] = module
-    spec.loader.exec_module(module)
+    if not import_comfyui():
+        sys.exit("set COMFYUI_PATH to a ComfyUI checkout that this Python can import")
+    import_pack()
 
 
 def _ade_model(model, file_name: str, context_length: int):

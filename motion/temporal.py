@@ -126,14 +126,13 @@ class TemporalAttention(nn.Module):
                  residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``layer(x)`` plus its MotionLoRA terms, plus ``residual`` when given."""
         low_rank = lora.get(f"{self.key}.{name}", ()) if lora else ()
-        if not low_rank:
-            return fused.linear(layer, x) if residual is None else fused.linear_add(layer, x, residual)
-        out = layer(x)
+        out = fused.linear(layer, x) if residual is None else fused.linear_add(layer, x, residual)
         for down, up, scale in low_rank:
             down = down.to(device=x.device, dtype=x.dtype)
             up = up.to(device=x.device, dtype=x.dtype)
-            out = out + scale * F.linear(F.linear(x, down), up)
-        return out if residual is None else fused.add_residual(out, residual)
+            term = F.linear(F.linear(x, down), up)
+            out = out + scale * term if torch.is_grad_enabled() else out.add_(term, alpha=scale)
+        return out
 
     def forward(self, x: torch.Tensor, *, scale: Optional[torch.Tensor] = None, scale_value: float = 1.0,
                 attention: AttentionFn = sdpa_attention, max_attention_batch: int = DEFAULT_MAX_ATTENTION_BATCH,

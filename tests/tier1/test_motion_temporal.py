@@ -109,23 +109,27 @@ def test_chunked_attention_equals_one_call(v2_model):
     assert torch.allclose(whole, chunked, atol=1e-6)
 
 
-def test_lora_hook_equals_merged_weights(v2_model):
+@pytest.mark.parametrize("projection", ["to_v", "to_out.0"])
+@pytest.mark.parametrize("grad", [True, False], ids=["grad", "sampling"])
+def test_lora_hook_equals_merged_weights(v2_model, projection, grad):
+    """Also in sampling, where the projection (and the residual sum of ``to_out``) run fused."""
     model, _ = v2_model
     key = "up_blocks.1.motion_modules.0"
     module = model.get_submodule(key)
     attention_key = f"{key}.temporal_transformer.transformer_blocks.0.attention_blocks.1"
     down, up = torch.randn(4, 128) * 0.1, torch.randn(128, 4) * 0.1
     x = torch.randn(4, 128, 2, 2)
-    with_hook = module(x, 4, lora={f"{attention_key}.to_v": [(down, up, 0.8)]})
-    layer = model.get_submodule(f"{attention_key}.to_v")
-    original = layer.weight.detach().clone()
-    try:
-        layer.weight.data += 0.8 * up @ down
-        merged = module(x, 4)
-    finally:
-        layer.weight.data.copy_(original)
-    assert torch.allclose(with_hook, merged, atol=1e-5)
-    assert not torch.allclose(with_hook, module(x, 4), atol=1e-4)
+    with torch.set_grad_enabled(grad):
+        with_hook = module(x, 4, lora={f"{attention_key}.{projection}": [(down, up, 0.8)]})
+        layer = model.get_submodule(f"{attention_key}.{projection}")
+        original = layer.weight.detach().clone()
+        try:
+            layer.weight.data += 0.8 * up @ down
+            merged = module(x, 4)
+        finally:
+            layer.weight.data.copy_(original)
+        assert torch.allclose(with_hook, merged, atol=1e-5)
+        assert not torch.allclose(with_hook, module(x, 4), atol=1e-4)
 
 
 def test_too_many_frames_for_the_positional_table(v2_model):

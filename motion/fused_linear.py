@@ -14,19 +14,36 @@ else -- CUDA, half precision, training -- runs ``layer(x)`` and the tail in plai
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-def _onednn_linear_ops():
-    """``torch.ops.mkldnn._linear_pointwise``, or ``None`` when this torch build lacks it."""
+@functools.lru_cache(maxsize=None)
+def onednn_linear():
+    """``torch.ops.mkldnn._linear_pointwise`` when this torch build has it and it runs on this CPU, else ``None``.
+
+    Probed once on a tiny input: some builds (ARM ones among them) list the op but cannot create
+    every primitive, and sampling must not be the first place that shows.
+    """
     if not torch.backends.mkldnn.is_available():
         return None
-    return getattr(torch.ops.mkldnn, "_linear_pointwise", None)
-
-
-_LINEAR_POINTWISE = _onednn_linear_ops()
+    op = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if op is None:
+        return None
+    # Fixed values, not torch.randn: the probe must not move the global random state.
+    x, weight = torch.linspace(-1, 1, 24).reshape(3, 8), torch.linspace(1, -2, 48).reshape(6, 8)
+    bias, other = torch.linspace(-0.5, 0.5, 6), torch.linspace(2, -1, 18).reshape(3, 6)
+    expected = F.linear(x, weight, bias)
+    try:
+        works = (torch.allclose(op(x, weight, bias, "gelu", [], "none"), F.gelu(expected), atol=1e-5)
+                 and torch.allclose(op.binary(x, other, weight, bias, "mul"), expected * other, atol=1e-5)
+                 and torch.allclose(op.binary(x, other, weight, None, "add"), F.linear(x, weight) + other, atol=1e-5))
+    except RuntimeError:
+        return None
+    return op if works else None
 
 
 def _plain_tensor(t) -> bool:
@@ -36,20 +53,21 @@ def _plain_tensor(t) -> bool:
 
 def fusable(layer: nn.Module, x: torch.Tensor) -> bool:
     """Whether ``layer(x)`` may run as a oneDNN primitive with a fused tail."""
-    if _LINEAR_POINTWISE is None or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_grad_enabled():
+    if x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_grad_enabled():
         return False
     if getattr(layer, "comfy_cast_weights", False) or getattr(layer, "weight_function", None) \
             or getattr(layer, "bias_function", None):
         return False
     weight, bias = layer.weight, layer.bias
     return (_plain_tensor(weight) and _plain_tensor(bias) and weight.device.type == "cpu"
-            and weight.dtype == torch.float32 and (bias is None or bias.dtype == torch.float32))
+            and weight.dtype == torch.float32 and (bias is None or bias.dtype == torch.float32)
+            and onednn_linear() is not None)
 
 
 def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``layer(x)``, bias fused: ``x: (..., C_in) -> (..., C_out)``."""
     if fusable(layer, x):
-        return _LINEAR_POINTWISE(x, layer.weight, layer.bias, "none", [], "")
+        return onednn_linear()(x, layer.weight, layer.bias, "none", [], "")
     return layer(x)
 
 
@@ -61,7 +79,7 @@ def add_residual(out: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
 def linear_add(layer: nn.Module, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """``layer(x) + other`` (a residual sum) in one pass: ``other: (..., C_out)``."""
     if fusable(layer, x):
-        return _LINEAR_POINTWISE.binary(x, other, layer.weight, layer.bias, "add")
+        return onednn_linear().binary(x, other, layer.weight, layer.bias, "add")
     return add_residual(layer(x), other)
 
 
@@ -74,8 +92,8 @@ def geglu(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
         # Row halves of a contiguous (2N, C) weight are contiguous views: nothing is copied.
         value_weight, gate_weight = layer.weight.chunk(2, dim=0)
         value_bias, gate_bias = layer.bias.chunk(2) if layer.bias is not None else (None, None)
-        gate = _LINEAR_POINTWISE(x, gate_weight, gate_bias, "gelu", [], "none")
-        return _LINEAR_POINTWISE.binary(x, gate, value_weight, value_bias, "mul")
+        gate = onednn_linear()(x, gate_weight, gate_bias, "gelu", [], "none")
+        return onednn_linear().binary(x, gate, value_weight, value_bias, "mul")
     value, gate = layer(x).chunk(2, dim=-1)
     if torch.is_grad_enabled():
         return value * F.gelu(gate)

@@ -6,7 +6,7 @@ from torch import nn
 
 from steadyframe.motion import fused_linear
 
-needs_onednn = pytest.mark.skipif(fused_linear._LINEAR_POINTWISE is None,
+needs_onednn = pytest.mark.skipif(fused_linear.onednn_linear() is None,
                                   reason="this torch build has no oneDNN linear primitive (torch.ops.mkldnn)")
 
 
@@ -110,3 +110,10 @@ def test_plain_path_keeps_the_residual_and_the_input():
         out = fused_linear.linear_add(layer, x, other)
     assert torch.allclose(out, _reference(layer, x) + other)
     assert torch.equal(x, x_before) and torch.equal(other, other_before)
+
+
+def test_the_capability_probe_leaves_the_random_state_alone():
+    fused_linear.onednn_linear.cache_clear()
+    state = torch.get_rng_state()
+    fused_linear.onednn_linear()
+    assert torch.equal(torch.get_rng_state(), state)

@@ -117,6 +117,26 @@ def test_sampling_equals_the_reference_animatediff_formulation(comfy, motion_fol
     assert (plain - ours).norm() / ours.norm() > 1e-2
 
 
+def test_on_cpu_comfyui_loads_the_module_so_its_linear_layers_run_fused(comfy, motion_folder, base_model):
+    """The speed of ``motion/fused_linear.py`` depends on ComfyUI neither casting nor patching the layers."""
+    import comfy.model_management
+
+    from steadyframe.motion import fused_linear
+
+    if comfy.model_management.get_torch_device().type != "cpu":
+        pytest.skip("the fused linear layers are a CPU path; this ComfyUI samples on a GPU")
+    if fused_linear.onednn_linear() is None:
+        pytest.skip("this torch build has no oneDNN linear primitive (torch.ops.mkldnn)")
+    comfy_nodes, _ = comfy
+    (model,) = _motion_node().load(base_model, _load(motion_folder, "v2"))
+    _ksample(comfy_nodes, model, steps=1)
+    linears = [layer for module in _unet_motion_modules(base_model) for layer in module.modules()
+               if isinstance(layer, torch.nn.Linear)]
+    assert len(linears) == 21 * 12  # 21 modules of v2: proj_in/out, 2 x (q, k, v, out), 2 feed-forward layers
+    with torch.inference_mode():
+        assert all(fused_linear.fusable(layer, torch.zeros(1, layer.in_features)) for layer in linears)
+
+
 def test_ejection_leaves_the_plain_model_exactly_as_before(comfy, motion_folder, base_model):
     comfy_nodes, _ = comfy
     name = _load(motion_folder, "v2")

@@ -119,11 +119,11 @@ def test_sampling_equals_the_reference_animatediff_formulation(comfy, motion_fol
 
 def test_on_cpu_comfyui_loads_the_module_so_its_linear_layers_run_fused(comfy, motion_folder, base_model):
     """The speed of ``motion/fused_linear.py`` depends on ComfyUI neither casting nor patching the layers."""
-    import comfy.model_management
+    from comfy import model_management  # not `import comfy...`: that would shadow the fixture
 
     from steadyframe.motion import fused_linear
 
-    if comfy.model_management.get_torch_device().type != "cpu":
+    if model_management.get_torch_device().type != "cpu":
         pytest.skip("the fused linear layers are a CPU path; this ComfyUI samples on a GPU")
     if fused_linear.onednn_linear() is None:
         pytest.skip("this torch build has no oneDNN linear primitive (torch.ops.mkldnn)")

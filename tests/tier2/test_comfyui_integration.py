@@ -250,6 +250,9 @@ def test_ctrl_c_stops_the_started_server(comfyui_root, tmp_path):
     runner = subprocess.Popen(
         [sys.executable, str(REPO / "run_workflow.py"), str(MAIN_WORKFLOW), "--comfy-python", sys.executable],
         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        # A terminal user's Ctrl-C: when the suite itself runs as a background job, the shell has
+        # set SIGINT to "ignore", which every child would inherit and then (rightly) keep.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     first = runner.stderr.readline()
     match = re.search(r"on 127\.0\.0\.1:(\d+)", first)

@@ -15,6 +15,7 @@ else -- CUDA, half precision, training -- runs ``layer(x)`` and the tail in plai
 from __future__ import annotations
 
 import functools
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -64,23 +65,22 @@ def fusable(layer: nn.Module, x: torch.Tensor) -> bool:
             and onednn_linear() is not None)
 
 
-def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``layer(x)``, bias fused: ``x: (..., C_in) -> (..., C_out)``."""
+def add_residual(out: torch.Tensor, residual: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """``out + alpha * residual``, into ``out`` (a fresh activation) when no gradient is recorded."""
+    return torch.add(out, residual, alpha=alpha) if torch.is_grad_enabled() else out.add_(residual, alpha=alpha)
+
+
+def linear(layer: nn.Module, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``layer(x)``, plus ``residual`` when given, bias and sum fused: ``x: (..., C_in) -> (..., C_out)``.
+
+    ``residual: (..., C_out)`` is never written to.
+    """
     if fusable(layer, x):
-        return onednn_linear()(x, layer.weight, layer.bias, "none", [], "")
-    return layer(x)
-
-
-def add_residual(out: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-    """``out + residual``, into ``out`` (a fresh activation) when no gradient is recorded."""
-    return out + residual if torch.is_grad_enabled() else out.add_(residual)
-
-
-def linear_add(layer: nn.Module, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-    """``layer(x) + other`` (a residual sum) in one pass: ``other: (..., C_out)``."""
-    if fusable(layer, x):
-        return onednn_linear().binary(x, other, layer.weight, layer.bias, "add")
-    return add_residual(layer(x), other)
+        if residual is None:
+            return onednn_linear()(x, layer.weight, layer.bias, "none", [], "")
+        return onednn_linear().binary(x, residual, layer.weight, layer.bias, "add")
+    out = layer(x)
+    return out if residual is None else add_residual(out, residual)
 
 
 def geglu(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -126,12 +126,11 @@ class TemporalAttention(nn.Module):
                  residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``layer(x)`` plus its MotionLoRA terms, plus ``residual`` when given."""
         low_rank = lora.get(f"{self.key}.{name}", ()) if lora else ()
-        out = fused.linear(layer, x) if residual is None else fused.linear_add(layer, x, residual)
+        out = fused.linear(layer, x, residual)
         for down, up, scale in low_rank:
             down = down.to(device=x.device, dtype=x.dtype)
             up = up.to(device=x.device, dtype=x.dtype)
-            term = F.linear(F.linear(x, down), up)
-            out = out + scale * term if torch.is_grad_enabled() else out.add_(term, alpha=scale)
+            out = fused.add_residual(out, F.linear(F.linear(x, down), up), alpha=scale)
         return out
 
     def forward(self, x: torch.Tensor, *, scale: Optional[torch.Tensor] = None, scale_value: float = 1.0,
@@ -174,7 +173,7 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``x: (..., C) -> (..., C)``, plus ``residual`` when given. (``net.1`` is a no-op dropout.)"""
         hidden = self.net[0](x)
-        return fused.linear(self.net[2], hidden) if residual is None else fused.linear_add(self.net[2], hidden, residual)
+        return fused.linear(self.net[2], hidden, residual)
 
 
 class TemporalTransformerBlock(nn.Module):

@@ -44,7 +44,7 @@ def test_fused_layers_equal_the_plain_formulas(bias, leading):
         plain = _reference(layer, x)
         value, gate = _reference(gated, x).chunk(2, dim=-1)
         assert torch.allclose(fused_linear.linear(layer, x), plain, atol=1e-5)
-        assert torch.allclose(fused_linear.linear_add(layer, x, other), plain + other, atol=1e-5)
+        assert torch.allclose(fused_linear.linear(layer, x, other), plain + other, atol=1e-5)
         assert torch.allclose(fused_linear.geglu(gated, x), value * F.gelu(gate), atol=1e-5)
     assert torch.equal(other, other_before)
 
@@ -96,7 +96,7 @@ def test_gradients_take_the_plain_path():
     layer = _layer(nn.Linear, 8, 12)
     x = torch.randn(3, 8, requires_grad=True)
     assert not fused_linear.fusable(layer, x)
-    out = fused_linear.geglu(layer, x).sum() + fused_linear.linear_add(_layer(nn.Linear, 8, 4), x, torch.ones(3, 4)).sum()
+    out = fused_linear.geglu(layer, x).sum() + fused_linear.linear(_layer(nn.Linear, 8, 4), x, torch.ones(3, 4)).sum()
     out.backward()
     assert x.grad is not None and layer.weight.grad is not None
 
@@ -107,7 +107,7 @@ def test_plain_path_keeps_the_residual_and_the_input():
     x, other = torch.randn(4, 8, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)
     x_before, other_before = x.clone(), other.clone()
     with torch.no_grad():
-        out = fused_linear.linear_add(layer, x, other)
+        out = fused_linear.linear(layer, x, other)
     assert torch.allclose(out, _reference(layer, x) + other)
     assert torch.equal(x, x_before) and torch.equal(other, other_before)
 

@@ -1,10 +1,18 @@
 """SteadyFrame: temporally consistent animation nodes for ComfyUI.
 
-ComfyUI imports this folder under whatever name it was cloned as, so every
-import inside the pack is relative.
+ComfyUI imports this folder under whatever name it was cloned as, so every import inside the pack
+is relative. The nodes are declared on ComfyUI's V3 schema and handed over by ``comfy_entrypoint``;
+the node modules (and ``comfy_api``) are imported only when ComfyUI asks for them, so the pure
+packages import without ComfyUI.
 """
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
 WEB_DIRECTORY = "./web"
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
+
+async def comfy_entrypoint():
+    from .nodes import SteadyFrameExtension
+
+    return SteadyFrameExtension()
+
+
+__all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# the synthetic clip generators live with the tests (tests/support), which the benchmarks share
+if str(REPO_ROOT / "tests") not in sys.path:
+    sys.path.append(str(REPO_ROOT / "tests"))
 
 
 def import_pack():

@@ -2,7 +2,7 @@
 
     python benchmarks/deflicker.py [--frames 48 --height 256 --width 384 --seeds 3]
 
-Synthetic clips (flow/deflicker_synthetic.py): a texture panning by (2, 1) whole pixels per frame,
+Synthetic clips (tests/support/deflicker_synthetic.py): a texture panning by (2, 1) whole pixels per frame,
 so the exact flow is known and the clean clip's E_warp is exactly 0. Three flicker cases:
 "global" (per-frame gain 8%, offset 0.02, tint 2%), "+field" (plus a smooth 4x4 gain field, 5%)
 and "+boiling" (global plus per-frame half-resolution texture noise, std 0.03).
@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pack import import_pack  # noqa: E402
 
 import_pack()
-from steadyframe.flow.deflicker import GlobalSettings, deflicker_global, stabilize_texture  # noqa: E402
-from steadyframe.flow.deflicker_synthetic import inject_flicker, moving_clip, moving_disc_clip  # noqa: E402
+from steadyframe.postprocess.deflicker import GlobalSettings, deflicker_global, stabilize_texture  # noqa: E402
+from support.deflicker_synthetic import inject_flicker, moving_clip, moving_disc_clip  # noqa: E402
 from steadyframe.flow.sequence import FlowSequence  # noqa: E402
-from steadyframe.flow.metrics import PairFlows, luminance_flicker, psnr, warping_error  # noqa: E402
+from steadyframe.postprocess.metrics import PairFlows, luminance_flicker, psnr, warping_error  # noqa: E402
 
 CASES = {
     "global": dict(gain=0.08, offset=0.02, tint=0.02),

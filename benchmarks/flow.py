@@ -38,7 +38,7 @@ from _pack import import_pack  # noqa: E402
 import_pack()
 from steadyframe.flow.estimate import PRESETS, estimate_flow  # noqa: E402
 from steadyframe.flow.occlusion import flow_confidence  # noqa: E402
-from steadyframe.flow.synthetic import moving_disc_pair  # noqa: E402
+from support.flow_synthetic import moving_disc_pair  # noqa: E402
 
 try:
     import cv2  # optional baseline

@@ -31,7 +31,7 @@ from _pack import import_pack, machine_line, print_table  # noqa: E402
 
 import_pack()
 from steadyframe.flow.estimate import estimate_flow  # noqa: E402
-from steadyframe.flow.interpolate import PairInterpolator, cross_fade  # noqa: E402
+from steadyframe.postprocess.interpolate import PairInterpolator, cross_fade  # noqa: E402
 from support.moving_scene import MovingSquareScene  # noqa: E402
 
 # (name, square velocity, background velocity) in pixels per frame at 128 px; scaled with --size.

@@ -76,7 +76,7 @@ def main() -> int:
         print("ComfyUI is not importable: set COMFYUI_PATH and run with ComfyUI's Python")
         return 2
     import_pack()
-    from steadyframe.motion.schedule import parse_prompt_schedule
+    from steadyframe.schedule import parse_prompt_schedule
     from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
 
     if args.clip == "sd15":

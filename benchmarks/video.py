@@ -37,11 +37,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _import_pack():
-    """``nodes/video_io.py`` on its own: it has no relative imports, so the benchmark does
+    """``video/video_io.py`` on its own: it has no relative imports, so the benchmark does
     not depend on the rest of the pack (or ComfyUI) importing."""
     name = "steadyframe_video_io"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "nodes" / "video_io.py")
+        spec = importlib.util.spec_from_file_location(name, REPO / "video" / "video_io.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

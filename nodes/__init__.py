@@ -1,10 +1,12 @@
-"""Node registry: every node module contributes its own mappings.
+"""Node registry: the pack's V3 extension.
 
-Each module in ``NODE_MODULES`` defines ``NODE_CLASS_MAPPINGS`` and
-``NODE_DISPLAY_NAME_MAPPINGS``. Modules import ComfyUI lazily (inside the
-functions that need it) so the registry also imports without ComfyUI.
+Each module in ``NODE_MODULES`` declares its nodes (``io.ComfyNode`` classes) and lists them in
+``NODES``. Everything the nodes compute lives in the pure packages and ``comfy_glue``; this package
+only declares sockets and calls into them.
 """
 from importlib import import_module
+
+from .schema import ComfyExtension, io
 
 NODE_MODULES = (
     "motion_nodes",
@@ -17,13 +19,23 @@ NODE_MODULES = (
     "timing_nodes",
 )
 
-NODE_CLASS_MAPPINGS = {}
-NODE_DISPLAY_NAME_MAPPINGS = {}
 
-for _name in NODE_MODULES:
-    _module = import_module(f".{_name}", __name__)
-    for _node_id in _module.NODE_CLASS_MAPPINGS:
-        if _node_id in NODE_CLASS_MAPPINGS:
-            raise RuntimeError(f"SteadyFrame: node id {_node_id} is defined twice (second time in nodes/{_name}.py)")
-    NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
-    NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)
+def node_classes() -> list[type[io.ComfyNode]]:
+    """Every node of the pack, in menu order; a node id declared twice is an error."""
+    classes: list[type[io.ComfyNode]] = []
+    seen: dict[str, str] = {}
+    for name in NODE_MODULES:
+        module = import_module(f".{name}", __name__)
+        for node in module.NODES:
+            node_id = node.GET_SCHEMA().node_id
+            if node_id in seen:
+                raise RuntimeError(f"SteadyFrame: node id {node_id} is declared in nodes/{seen[node_id]}.py "
+                                   f"and again in nodes/{name}.py")
+            seen[node_id] = name
+            classes.append(node)
+    return classes
+
+
+class SteadyFrameExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return node_classes()

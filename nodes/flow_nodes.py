@@ -6,7 +6,7 @@ import torch
 from ..flow.estimate import PRESETS
 from ..flow.keyframe_warp import WarpSettings, check_keyframes, parse_keyframe_indices, warp_keyframes
 from ..flow.sequence import FLOW_SOCKET_TYPE, FlowSequence, compute_flow_sequence
-from .common import category, comfy_progress_bar, extend_model_folder, model_file_names, model_file_path, throw_if_interrupted
+from ..comfy_glue.common import category, comfy_progress_bar, extend_model_folder, model_file_names, model_file_path, throw_if_interrupted
 
 FLOW_MODEL_FOLDER = "optical_flow"
 RESOLUTIONS = ("full", "half")

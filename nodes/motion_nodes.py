@@ -5,14 +5,14 @@ import logging
 
 from ..motion.formats import MotionFormatError, load_motion_file
 from ..motion.windows import DEFAULT_LENGTH, DEFAULT_OVERLAP, FUSE_METHODS, SCHEDULES, plan_context
-from .common import PACK_MODELS_DIR, category, model_file_names, model_file_path
-from .motion_patch import register_motion_folder
+from ..comfy_glue.common import PACK_MODELS_DIR, category, model_file_names, model_file_path
+from ..comfy_glue.motion_patch import register_motion_folder
 
-log = logging.getLogger("SteadyFrame")
+log = logging.getLogger(__name__)
 
 
 def _motion_files() -> list:
-    from .motion_patch import MOTION_FOLDER
+    from ..comfy_glue.motion_patch import MOTION_FOLDER
 
     # the pack's models/ also holds models/motion_lora/, which are not motion modules
     return [name for name in model_file_names(MOTION_FOLDER, PACK_MODELS_DIR)
@@ -79,7 +79,7 @@ class SteadyFrameLoadMotionModule:
     def load(self, model, motion_module, beta_schedule="auto", motion_scale=1.0, effect=1.0, context_length=DEFAULT_LENGTH,
              context_overlap=DEFAULT_OVERLAP, context_schedule="standard_static", fuse_method="pyramid", closed_loop=False,
              motion_scale_per_frame="", effect_per_frame="", motion_scale_floats=None, effect_floats=None):
-        from .motion_patch import MOTION_FOLDER, attach_motion_module, make_motion_patcher
+        from ..comfy_glue.motion_patch import MOTION_FOLDER, attach_motion_module, make_motion_patcher
 
         path = model_file_path(MOTION_FOLDER, motion_module, "motion module", PACK_MODELS_DIR)
         try:

@@ -1,6 +1,6 @@
 """Prompt travel and value-schedule nodes.
 
-The parsing, expressions and blend maths live in ``motion/schedule`` (no ComfyUI there); this
+The parsing, expressions and blend maths live in ``schedule/`` (no ComfyUI there); this
 module encodes the prompts with the CLIP the user connects and batches one conditioning per frame.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from ..motion.schedule import (
+from ..schedule import (
     PROMPT_INTERPOLATIONS,
     VALUE_INTERPOLATIONS,
     PromptPlan,
@@ -20,9 +20,9 @@ from ..motion.schedule import (
     parse_value_schedule,
     values_at,
 )
-from .common import category, comfy_progress_bar, throw_if_interrupted
+from ..comfy_glue.common import category, comfy_progress_bar, throw_if_interrupted
 
-log = logging.getLogger("SteadyFrame")
+log = logging.getLogger(__name__)
 
 MAX_FRAMES = 100_000
 MAX_RESOLUTION = 16384

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from ..motion.keyframe_latents import blend_keyframe_latents
 from ..motion.noise import NOISE_MODES, make_noise
-from .common import category, comfy_progress_bar, throw_if_interrupted
-from .control_windows import enable_per_window_control
+from ..comfy_glue.common import category, comfy_progress_bar, throw_if_interrupted
+from ..comfy_glue.control_windows import enable_per_window_control
 
 try:
     from ..flow.estimate import PRESETS as _FLOW_PRESETS

@@ -36,7 +36,7 @@ from runner.server import ManagedServer  # noqa: E402  (needs the repository on 
 
 
 def _video_io():
-    spec = importlib.util.spec_from_file_location("steadyframe_video_io", REPO / "nodes" / "video_io.py")
+    spec = importlib.util.spec_from_file_location("steadyframe_video_io", REPO / "video" / "video_io.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

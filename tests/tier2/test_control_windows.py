@@ -267,7 +267,7 @@ def test_hint_with_wrong_frame_count_is_a_clear_error(base_model, controlnet):
 def test_enable_is_idempotent_and_survives_clone(base_model):
     import comfy.patcher_extension
 
-    from steadyframe.nodes.control_windows import WRAPPER_KEY, enable_per_window_control, has_per_window_control
+    from steadyframe.comfy_glue.control_windows import WRAPPER_KEY, enable_per_window_control, has_per_window_control
 
     model = base_model.clone()
     assert not has_per_window_control(model)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from steadyframe.flow.deflicker_synthetic import inject_flicker, moving_clip
-from steadyframe.flow.metrics import luminance_flicker
-from steadyframe.nodes import video_io
+from support.deflicker_synthetic import inject_flicker, moving_clip
+from steadyframe.postprocess.metrics import luminance_flicker
+from steadyframe.video import video_io
 from steadyframe.nodes.deflicker_nodes import SteadyFrameDeflicker, SteadyFrameTemporalConsistency
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer

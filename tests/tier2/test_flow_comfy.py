@@ -4,7 +4,7 @@ import torch
 
 from steadyframe.flow.raft import RAFT, RaftEstimator
 from steadyframe.flow.sequence import FlowSequence
-from steadyframe.flow.synthetic import translated_sequence
+from support.flow_synthetic import translated_sequence
 from steadyframe.nodes.flow_nodes import (
     FLOW_MODEL_FOLDER,
     SteadyFrameFlowWarp,

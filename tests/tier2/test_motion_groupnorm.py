@@ -9,7 +9,7 @@ pytestmark = pytest.mark.tier2
 def test_cross_frame_copy_normalises_over_all_frames_of_a_chunk(comfyui_root):
     import comfy.ops
 
-    from steadyframe.nodes.motion_patch import _ChunkCount, cross_frame_copy
+    from steadyframe.comfy_glue.motion_patch import _ChunkCount, cross_frame_copy
 
     norm = comfy.ops.disable_weight_init.GroupNorm(32, 64, eps=1e-5)
     with torch.no_grad():

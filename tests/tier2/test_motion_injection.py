@@ -31,7 +31,7 @@ def motion_folder(comfy, tmp_path_factory):
     _, folder_paths = comfy
     folder = tmp_path_factory.mktemp("animatediff_models")
     # register like a user's extra_model_paths.yaml would: append, never replace
-    from steadyframe.nodes.motion_patch import register_motion_folder
+    from steadyframe.comfy_glue.motion_patch import register_motion_folder
 
     register_motion_folder()
     before = folder_paths.get_folder_paths("animatediff_models")
@@ -230,7 +230,7 @@ def test_a_module_for_another_model_is_refused_before_sampling(comfy, motion_fol
     ("linear (AnimateDiff-SDXL)", lambda: _scaled_linear_sigmas(0.020)),
 ])
 def test_beta_schedules_match_their_formulas(comfy, base_model, choice, formula):
-    from steadyframe.nodes.motion_patch import make_model_sampling
+    from steadyframe.comfy_glue.motion_patch import make_model_sampling
 
     sampling = make_model_sampling(choice, base_model)
     want = formula().float()
@@ -245,7 +245,7 @@ def _scaled_linear_sigmas(end):
 
 def test_auto_schedule_per_format(comfy, base_model):
     from steadyframe.motion.formats import normalize_motion_state_dict
-    from steadyframe.nodes.motion_patch import make_model_sampling, resolve_beta_schedule
+    from steadyframe.comfy_glue.motion_patch import make_model_sampling, resolve_beta_schedule
     from support.motion_files import make_motion_state_dict
 
     picks = {}

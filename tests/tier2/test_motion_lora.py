@@ -21,7 +21,7 @@ def setup(comfyui_root, tmp_path_factory):
     import nodes as comfy_nodes
 
     from steadyframe.nodes.motion_lora_nodes import LORA_FOLDER, register_motion_lora_folder
-    from steadyframe.nodes.motion_patch import register_motion_folder
+    from steadyframe.comfy_glue.motion_patch import register_motion_folder
     from support.sd15_factory import make_sd15_model_patcher
 
     register_motion_folder()

@@ -36,7 +36,7 @@ def small_model(comfyui_root):
 def folder(comfyui_root, tmp_path_factory):
     import folder_paths
 
-    from steadyframe.nodes.motion_patch import register_motion_folder
+    from steadyframe.comfy_glue.motion_patch import register_motion_folder
 
     register_motion_folder()
     path = tmp_path_factory.mktemp("small_motion")
@@ -96,7 +96,7 @@ def test_temporal_attention_uses_comfy_kernels():
     """The device's ComfyUI attention, with SDPA instead of CPU's chunking fallbacks for frame sequences."""
     import comfy.ldm.modules.attention as comfy_attention
 
-    from steadyframe.nodes.motion_patch import temporal_attention_kernel
+    from steadyframe.comfy_glue.motion_patch import temporal_attention_kernel
 
     chosen = comfy_attention.optimized_attention
     on_cpu = temporal_attention_kernel(comfy_attention, torch.device("cpu"))

@@ -31,7 +31,7 @@ def ade(comfyui_root):
 def motion_folder(ade, tmp_path_factory):
     import folder_paths
 
-    from steadyframe.nodes.motion_patch import register_motion_folder
+    from steadyframe.comfy_glue.motion_patch import register_motion_folder
 
     register_motion_folder()
     folder = tmp_path_factory.mktemp("ade_side_by_side")

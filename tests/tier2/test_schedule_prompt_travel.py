@@ -170,7 +170,7 @@ def test_separate_l_text_needs_a_dual_clip(comfyui_root):
 
 def test_cache_encodes_each_prompt_once_whatever_the_frame_count(sdxl):
     from steadyframe.nodes.schedule_nodes import PromptEncodeCache, SteadyFramePromptSchedule, _sides, build_conditioning
-    from steadyframe.motion.schedule import parse_prompt_schedule
+    from steadyframe.schedule import parse_prompt_schedule
 
     text = '"0": "a cat --neg blurry", "10": "a dog", "-1": "a fox"'
     for frames in (12, 48):

@@ -58,7 +58,7 @@ def test_animatediff_sampling_with_a_schedule_across_a_window_boundary(parts, tm
     from support.motion_files import write_random_motion_module
 
     from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
-    from steadyframe.nodes.motion_patch import register_motion_folder
+    from steadyframe.comfy_glue.motion_patch import register_motion_folder
     from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
 
     model, clip = parts

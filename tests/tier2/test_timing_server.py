@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from steadyframe.nodes import video_io
+from steadyframe.video import video_io
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
 

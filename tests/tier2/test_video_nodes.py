@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import pytest
 
-from steadyframe.nodes import video_io
+from steadyframe.video import video_io
 from support.video_clips import frame_numbers, numbered_frames, psnr, smooth_frames, tone
 
 pytestmark = pytest.mark.tier2

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from steadyframe.nodes import video_io
+from steadyframe.video import video_io
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
 from support.video_clips import frame_numbers, numbered_frames, tone

@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pack import import_pack  # noqa: E402
 
 import_pack()
-from steadyframe.postprocess.deflicker import GlobalSettings, deflicker_global, stabilize_texture  # noqa: E402
-from support.deflicker_synthetic import inject_flicker, moving_clip, moving_disc_clip  # noqa: E402
 from steadyframe.flow.sequence import FlowSequence  # noqa: E402
+from steadyframe.postprocess.deflicker import GlobalSettings, deflicker_global, stabilize_texture  # noqa: E402
 from steadyframe.postprocess.metrics import PairFlows, luminance_flicker, psnr, warping_error  # noqa: E402
+from support.deflicker_synthetic import inject_flicker, moving_clip, moving_disc_clip  # noqa: E402
 
 CASES = {
     "global": dict(gain=0.08, offset=0.02, tint=0.02),
@@ -111,7 +111,7 @@ def quality_table(args) -> None:
         if args.methods and name != "input (no deflicker)" and not any(part in name for part in args.methods):
             continue
         cells = []
-        for case, flicker in cases.items():
+        for _case, flicker in cases.items():
             fy, ew, ps = [], [], []
             for seed in range(1, args.seeds + 1):
                 x = inject_flicker(clip.clean, seed=seed, **flicker)

@@ -65,8 +65,9 @@ def _ade_model(model, file_name: str, context_length: int):
 
 def run_case(case: str, size: int, frames: int, steps: int, cfg: float, motion_file: str) -> dict:
     _setup_comfy()
-    import torch
     import folder_paths
+    import torch
+
     import nodes as comfy_nodes
     from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
     from support.sd15_factory import make_sd15_model_patcher
@@ -160,6 +161,7 @@ def main():
 
     sys.path.insert(0, str(REPO / "tests"))
     import torch
+
     from support.animatediff_evolved import find_animatediff_evolved
     from support.motion_files import write_random_motion_module
 

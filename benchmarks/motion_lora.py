@@ -63,8 +63,7 @@ def _features(model, size, frames):
 def run_case(case, size, frames, rank, repeats):
     import_pack()
     from steadyframe.motion.formats import build_motion_model, normalize_motion_state_dict
-    from steadyframe.motion.lora import (LoRAStackEntry, StrengthSchedule, fit_to_module, parse_motion_lora,
-                                         projection_shapes, stack_factors)
+    from steadyframe.motion.lora import LoRAStackEntry, StrengthSchedule, fit_to_module, parse_motion_lora, projection_shapes, stack_factors
     from support.motion_files import make_motion_state_dict
     from support.motion_lora_files import make_motion_lora_state_dict
 

@@ -22,7 +22,6 @@ import statistics
 import time
 
 import torch
-
 from _pack import import_pack, machine_line, print_table
 
 import_pack()

@@ -76,8 +76,8 @@ def main() -> int:
         print("ComfyUI is not importable: set COMFYUI_PATH and run with ComfyUI's Python")
         return 2
     import_pack()
-    from steadyframe.schedule import parse_prompt_schedule
     from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
+    from steadyframe.schedule import parse_prompt_schedule
 
     if args.clip == "sd15":
         from support.sd15_factory import make_sd15_clip

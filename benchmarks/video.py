@@ -268,7 +268,7 @@ def main():
         print(f"\npeak RSS, {m} frames of {s}x{s} (fresh process per case; MB above the RSS before the call)")
         print(f"{'case':55} {'tensor MB':>10} {'peak above start MB':>20} {'minus tensor MB':>16}")
         mem_rows = [
-            ("encode: SteadyFrame (chunks of %d frames)" % video_io.ENCODE_CHUNK, run_child("encode-steadyframe", m, s, os.path.join(tmp, "e1.mp4")), False),
+            (f"encode: SteadyFrame (chunks of {video_io.ENCODE_CHUNK} frames)", run_child("encode-steadyframe", m, s, os.path.join(tmp, "e1.mp4")), False),
             ("encode: whole batch to 8-bit first, then encode", run_child("encode-all-at-once", m, s, os.path.join(tmp, "e2.mp4")), False),
             ("load: SteadyFrame streamed (8-bit until the end)", run_child("load-steadyframe", m, s, clip), True),
             ("load: decode-everything (float per frame, stack)", run_child("load-everything", m, s, clip), True),

@@ -30,8 +30,8 @@ import torch
 from ..motion.formats import MotionModuleInfo, build_motion_model
 from ..motion.temporal import DEFAULT_MAX_ATTENTION_BATCH, MotionModel, MotionModule
 from ..motion.windows import ContextSettings, check_frames_per_call
-from .folders import PACK_MODELS_DIR, extend_model_folder
 from .control_windows import enable_per_window_control
+from .folders import PACK_MODELS_DIR, extend_model_folder
 
 PATCH_KEY = "SteadyFrame_motion"
 SETTINGS_KEY = "steadyframe_motion"

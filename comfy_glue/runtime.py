@@ -5,7 +5,7 @@ Each helper imports ComfyUI lazily, so the pure packages and their tier-1 tests 
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

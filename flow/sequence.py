@@ -4,8 +4,9 @@ The ComfyUI socket type of a ``FlowSequence`` is ``"SF_FLOW"``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def onednn_linear():
     """``torch.ops.mkldnn._linear_pointwise`` when this torch build has it and it runs on this CPU, else ``None``.
 

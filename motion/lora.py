@@ -17,8 +17,8 @@ Key namings understood (``<attn>`` = ``<block>.motion_modules.M[.temporal_transf
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 import torch
 
@@ -158,7 +158,7 @@ def projection_shapes(motion_model: torch.nn.Module) -> dict:
 @dataclass(frozen=True)
 class LoRAStackEntry:
     lora: MotionLoRA
-    strength: "StrengthSchedule"
+    strength: StrengthSchedule
 
 
 def stack_factors(entries: Sequence[LoRAStackEntry], progress: float) -> dict:
@@ -200,7 +200,7 @@ class StrengthSchedule:
     points: tuple = field(default=((0.0, 1.0),))
 
     @classmethod
-    def constant(cls, strength: float) -> "StrengthSchedule":
+    def constant(cls, strength: float) -> StrengthSchedule:
         return cls(((0.0, float(strength)),))
 
     def at(self, progress: float) -> float:
@@ -212,7 +212,7 @@ class StrengthSchedule:
                 return s0 + (s1 - s0) * (progress - p0) / (p1 - p0)
         return points[-1][1]
 
-    def scaled(self, factor: float) -> "StrengthSchedule":
+    def scaled(self, factor: float) -> StrengthSchedule:
         return StrengthSchedule(tuple((p, s * factor) for p, s in self.points))
 
 

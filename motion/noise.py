@@ -19,7 +19,8 @@ All noise is generated on the CPU from seeded generators, so it is identical on 
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import math
 
+from ..comfy_glue.common import category, comfy_progress_bar, throw_if_interrupted
 from ..postprocess.deflicker import COLOR_SPACES, GlobalSettings, deflicker_global, detect_scene_cuts, stabilize_texture
 from ..postprocess.metrics import PairFlows, check_clip, luminance_flicker, psnr, warping_errors
-from ..comfy_glue.common import category, comfy_progress_bar, throw_if_interrupted
 
 FLOW_TYPE = "SF_FLOW"
 FLOW_PRESETS = ("fast", "balanced", "quality")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
+from ..comfy_glue.common import category, comfy_progress_bar, extend_model_folder, model_file_names, model_file_path, throw_if_interrupted
 from ..flow.estimate import PRESETS
 from ..flow.keyframe_warp import WarpSettings, check_keyframes, parse_keyframe_indices, warp_keyframes
 from ..flow.sequence import FLOW_SOCKET_TYPE, FlowSequence, compute_flow_sequence
-from ..comfy_glue.common import category, comfy_progress_bar, extend_model_folder, model_file_names, model_file_path, throw_if_interrupted
 
 FLOW_MODEL_FOLDER = "optical_flow"
 RESOLUTIONS = ("full", "half")

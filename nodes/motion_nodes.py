@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import logging
 
-from ..motion.formats import MotionFormatError, load_motion_file
-from ..motion.windows import DEFAULT_LENGTH, DEFAULT_OVERLAP, FUSE_METHODS, SCHEDULES, plan_context
 from ..comfy_glue.common import PACK_MODELS_DIR, category, model_file_names, model_file_path
 from ..comfy_glue.motion_patch import register_motion_folder
+from ..motion.formats import MotionFormatError, load_motion_file
+from ..motion.windows import DEFAULT_LENGTH, DEFAULT_OVERLAP, FUSE_METHODS, SCHEDULES, plan_context
 
 log = logging.getLogger(__name__)
 

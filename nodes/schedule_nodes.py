@@ -9,6 +9,7 @@ import logging
 import math
 from dataclasses import dataclass
 
+from ..comfy_glue.common import category, comfy_progress_bar, throw_if_interrupted
 from ..schedule import (
     PROMPT_INTERPOLATIONS,
     VALUE_INTERPOLATIONS,
@@ -20,7 +21,6 @@ from ..schedule import (
     parse_value_schedule,
     values_at,
 )
-from ..comfy_glue.common import category, comfy_progress_bar, throw_if_interrupted
 
 log = logging.getLogger(__name__)
 

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from ..flow.estimate import PRESETS
-from ..postprocess.interpolate import PairFlowSource, inbetween_positions, render_positions
-from ..postprocess.keyframes import (edge_maps, edge_change, format_indices, keyframes_by_occlusion, occlusion_fractions,
-                              select_keyframes)
-from ..postprocess.retime import hold_plan, resample_plan, take_frames
-from ..flow.sequence import FLOW_SOCKET_TYPE, FlowSequence, compute_flow_sequence
 from ..comfy_glue.common import category, comfy_progress_bar, throw_if_interrupted
+from ..flow.estimate import PRESETS
+from ..flow.sequence import FLOW_SOCKET_TYPE, FlowSequence, compute_flow_sequence
+from ..postprocess.interpolate import PairFlowSource, inbetween_positions, render_positions
+from ..postprocess.keyframes import edge_change, edge_maps, format_indices, keyframes_by_occlusion, occlusion_fractions, select_keyframes
+from ..postprocess.retime import hold_plan, resample_plan, take_frames
 
 # Socket type of the learned estimator made by the FlowWarp area's model loader.
 FLOW_MODEL_SOCKET_TYPE = "SF_FLOW_MODEL"

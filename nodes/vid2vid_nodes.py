@@ -1,10 +1,10 @@
 """Video-to-video nodes: per-window ControlNet, consistent noise, start/end keyframe latents."""
 from __future__ import annotations
 
-from ..motion.keyframe_latents import blend_keyframe_latents
-from ..motion.noise import NOISE_MODES, make_noise
 from ..comfy_glue.common import category, comfy_progress_bar, throw_if_interrupted
 from ..comfy_glue.control_windows import enable_per_window_control
+from ..motion.keyframe_latents import blend_keyframe_latents
+from ..motion.noise import NOISE_MODES, make_noise
 
 try:
     from ..flow.estimate import PRESETS as _FLOW_PRESETS

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 import os
 
-from ..video import video_io
 from ..comfy_glue.common import category, comfy_progress_bar, throw_if_interrupted
+from ..video import video_io
 
 log = logging.getLogger(__name__)
 

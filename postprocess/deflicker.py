@@ -39,16 +39,17 @@ is averaged away where the flow is trusted.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .metrics import LUMA_WEIGHTS, check_clip
 from ..flow.occlusion import forward_backward_mismatch, in_frame_confidence
 from ..flow.warp import warp_backward
+from .metrics import LUMA_WEIGHTS, check_clip
 
 COLOR_SPACES = ("ycbcr", "lab")
 METHODS = ("moments", "quantiles")

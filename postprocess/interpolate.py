@@ -35,7 +35,8 @@ Flows follow the pack's convention ``frame_a(p) ≈ frame_b(p + flow_ab(p))``.
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +51,7 @@ _HOLE_WEIGHT = 1e-7
 # Keeps both blend weights positive where both visibility checks fail: then plain time weights apply.
 _BLEND_FLOOR = 1e-3
 
-FlowPair = Tuple[torch.Tensor, torch.Tensor]
+FlowPair = tuple[torch.Tensor, torch.Tensor]
 REFINE_PASSES = 2
 # A candidate flow must explain the pixel to this mean colour difference (0..1): content that is
 # really hidden in the other frame matches nothing and stays unreliable.
@@ -227,7 +228,7 @@ class PairInterpolator:
 
 
 def inbetween_positions(frame_count: int, multiplier: int, loop: bool = False,
-                        keep_source_frames: bool = True) -> List[float]:
+                        keep_source_frames: bool = True) -> list[float]:
     """Source positions of the output frames of a ``multiplier``x interpolation.
 
     Gap i (between frames i and i+1; with ``loop`` also the gap from the last frame back to the

@@ -15,8 +15,9 @@ Two change measures, both in percent:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -102,7 +103,7 @@ def _share_outside(thin: torch.Tensor, near: torch.Tensor) -> float:
     return int((thin & ~near).sum()) / count
 
 
-def occlusion_fractions(forward: torch.Tensor, backward: torch.Tensor, chunk: int = 8) -> List[float]:
+def occlusion_fractions(forward: torch.Tensor, backward: torch.Tensor, chunk: int = 8) -> list[float]:
     """Percent of each frame's pixels that cannot be followed to the next frame.
 
     forward, backward: (F-1, 2, H, W) flows of a FlowSequence. Entry i is for the pair (i, i+1):
@@ -127,7 +128,7 @@ def select_keyframes(
     min_gap: int = 4,
     max_gap: int = 30,
     include_last: bool = True,
-) -> List[int]:
+) -> list[int]:
     """Indices of keyframes, always starting with frame 0.
 
     change_since(key, i): accumulated change (percent) between keyframe ``key`` and frame ``i``.
@@ -160,7 +161,7 @@ def keyframes_by_edges(
     min_gap: int = 4,
     max_gap: int = 30,
     include_last: bool = True,
-) -> List[int]:
+) -> list[int]:
     """Keyframes where the edge map changed by ``threshold`` percent since the last keyframe.
 
     images: (F, H, W, 3) float 0..1.
@@ -177,7 +178,7 @@ def keyframes_by_occlusion(
     min_gap: int = 4,
     max_gap: int = 30,
     include_last: bool = True,
-) -> List[int]:
+) -> list[int]:
     """Keyframes where the occluded share accumulated since the last keyframe reaches ``threshold``.
 
     fractions: per-pair occlusion percentages from :func:`occlusion_fractions` (F-1 values).

@@ -10,9 +10,9 @@ source position ``j * fps / target_fps``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import List, Sequence
 
 import torch
 
@@ -31,7 +31,7 @@ class RetimePlan:
     fps: the output frame rate.
     """
 
-    positions: List[float]
+    positions: list[float]
     fps: float
 
     @property

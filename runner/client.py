@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from urllib import error as urlerror
 from urllib import request as urlrequest
@@ -39,7 +38,7 @@ class ComfyClient:
                 return response.status, response.read()
         except urlerror.HTTPError as exc:
             return exc.code, exc.read()
-        except (urlerror.URLError, ConnectionError, socket.timeout, OSError) as exc:
+        except (TimeoutError, urlerror.URLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise RunnerError(f"cannot reach the ComfyUI server at {self.base_url} ({reason})") from None
 
@@ -82,7 +81,7 @@ class ComfyClient:
         return f"{self.base_url}/view?" + urlencode({"filename": filename, "subfolder": subfolder, "type": kind})
 
     # -- WebSocket ----------------------------------------------------------------------------
-    def open_websocket(self) -> "MessageStream":
+    def open_websocket(self) -> MessageStream:
         parts = urlsplit(self.base_url)
         scheme = "wss" if parts.scheme == "https" else "ws"
         url = f"{scheme}://{parts.netloc}{parts.path}/ws?clientId={self.client_id}"

@@ -173,7 +173,7 @@ class ManagedServer:
             args += ["--input-directory", str(self.input_dir)]
         return args + self.extra_args
 
-    def start(self) -> "ManagedServer":
+    def start(self) -> ManagedServer:
         python, device = choose_python(self.comfyui, self.python_choice)
         self.workdir = tempfile.mkdtemp(prefix="steadyframe-comfyui-")
         self.port = find_free_port()
@@ -238,7 +238,7 @@ class ManagedServer:
             except OSError:
                 pass
 
-    def __enter__(self) -> "ManagedServer":
+    def __enter__(self) -> ManagedServer:
         try:
             return self.start()
         except BaseException:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .errors import ScheduleError, SourceText
 from .expressions import Expression, compile_expression

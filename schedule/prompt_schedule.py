@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from .errors import ScheduleError, SourceText
 from .frames import FrameKey, key_points, parse_frame_key, resolve_keys
 from .interpolation import PROMPT_INTERPOLATIONS, check_method, ease
 from .prompt_text import EMPTY_TEXT, PromptText, join_prompt, parse_prompt_text
-from .scanner import QUOTES, found_snippet as _found, read_quoted, skip_blanks
+from .scanner import QUOTES, read_quoted, skip_blanks
+from .scanner import found_snippet as _found
 
 WEIGHT_NAMES = ("pw_a", "pw_b", "pw_c", "pw_d")
 

@@ -6,8 +6,8 @@ last frame index) and the prompt weights ``pw_a``..``pw_d``; the number replaces
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from .errors import SourceText
 from .expressions import Expression, compile_expression

@@ -8,14 +8,15 @@ Frames before the first key take its value, frames after the last key the last v
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from .errors import ScheduleError, SourceText
 from .expressions import Expression, compile_expression
 from .frames import FrameKey, key_points, parse_frame_key, resolve_keys
 from .interpolation import VALUE_INTERPOLATIONS, check_method, ease
-from .scanner import QUOTES, found_snippet as _found, read_quoted, skip_blanks
+from .scanner import QUOTES, read_quoted, skip_blanks
+from .scanner import found_snippet as _found
 
 VALUE_VARIABLES = ("t", "max_f")
 EXPECTED = 'expected "frame: (value)"'

@@ -18,10 +18,11 @@ import json
 import math
 import os
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Optional
 
 import av
 import numpy as np
@@ -354,7 +355,7 @@ class _DecodeCounter:
             self.callback()
 
 
-def _selected_frames(container, stream, selection: FrameSelection, path: str, decoded: "_DecodeCounter"):
+def _selected_frames(container, stream, selection: FrameSelection, path: str, decoded: _DecodeCounter):
     """Yield ``(source_index, time, frame, end_time)`` for each kept frame, in order.
 
     Times are seconds from the first frame; with ``force_rate`` a source frame is

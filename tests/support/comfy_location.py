@@ -36,8 +36,8 @@ def prepare_inprocess_comfyui(comfyui_root: Path):
         # ComfyUI's own ``utils`` package first, as main.py does: importing nodes.py puts comfy/
         # at the front of sys.path, after which ``utils`` would mean comfy/utils.py and
         # comfy_extras modules that import ``utils.install_util`` fail.
-        import utils.install_util  # noqa: F401
         import comfy.model_base  # noqa: F401  (fails early when ComfyUI's requirements are missing)
+        import utils.install_util  # noqa: F401
     except Exception as exc:  # any import failure means this Python cannot drive that ComfyUI
         first_line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         return None, (

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Tuple
 
 import torch
 
@@ -53,18 +52,18 @@ class MovingSquareScene:
     height: int = 64
     width: int = 64
     square_size: int = 20
-    square_origin: Tuple[float, float] = (12.0, 18.0)  # (x, y) at t = 0
-    square_velocity: Tuple[float, float] = (8.0, 4.0)
-    background_velocity: Tuple[float, float] = (-2.0, 0.0)
+    square_origin: tuple[float, float] = (12.0, 18.0)  # (x, y) at t = 0
+    square_velocity: tuple[float, float] = (8.0, 4.0)
+    background_velocity: tuple[float, float] = (-2.0, 0.0)
     seed: int = 0
     # Shortest and longest waves (pixels) of the background's and the square's textures.
-    background_wavelengths: Tuple[float, float] = (6.0, 40.0)
-    square_wavelengths: Tuple[float, float] = (6.0, 24.0)
+    background_wavelengths: tuple[float, float] = (6.0, 40.0)
+    square_wavelengths: tuple[float, float] = (6.0, 24.0)
     # Added to the square's colour so that it also stands out in blurred (coarse) views, as real
     # objects do; the textures themselves average 0.5 grey.
-    square_tint: Tuple[float, float, float] = (0.25, 0.1, -0.15)
+    square_tint: tuple[float, float, float] = (0.25, 0.1, -0.15)
 
-    def square_corner(self, t: float) -> Tuple[float, float]:
+    def square_corner(self, t: float) -> tuple[float, float]:
         return (self.square_origin[0] + t * self.square_velocity[0],
                 self.square_origin[1] + t * self.square_velocity[1])
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from support.deflicker_synthetic import inject_flicker, moving_clip
-from steadyframe.postprocess.metrics import luminance_flicker
-from steadyframe.video import video_io
 from steadyframe.nodes.deflicker_nodes import SteadyFrameDeflicker, SteadyFrameTemporalConsistency
+from steadyframe.postprocess.metrics import luminance_flicker
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
+from steadyframe.video import video_io
+from support.deflicker_synthetic import inject_flicker, moving_clip
 from support.server_queue import run_prompt
 
 pytestmark = pytest.mark.tier2

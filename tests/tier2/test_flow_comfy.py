@@ -4,7 +4,6 @@ import torch
 
 from steadyframe.flow.raft import RAFT, RaftEstimator
 from steadyframe.flow.sequence import FlowSequence
-from support.flow_synthetic import translated_sequence
 from steadyframe.nodes.flow_nodes import (
     FLOW_MODEL_FOLDER,
     SteadyFrameFlowWarp,
@@ -12,6 +11,7 @@ from steadyframe.nodes.flow_nodes import (
     SteadyFrameOpticalFlow,
     register_flow_model_folder,
 )
+from support.flow_synthetic import translated_sequence
 
 pytestmark = pytest.mark.tier2
 

@@ -19,8 +19,8 @@ LATENT = 8  # 8x8 latents = 64x64 pixels
 
 @pytest.fixture(scope="module")
 def comfy(comfyui_root):
-    import comfy.context_windows
     import folder_paths
+
     import nodes as comfy_nodes
 
     return comfy_nodes, folder_paths
@@ -244,8 +244,8 @@ def _scaled_linear_sigmas(end):
 
 
 def test_auto_schedule_per_format(comfy, base_model):
-    from steadyframe.motion.formats import normalize_motion_state_dict
     from steadyframe.comfy_glue.motion_patch import make_model_sampling, resolve_beta_schedule
+    from steadyframe.motion.formats import normalize_motion_state_dict
     from support.motion_files import make_motion_state_dict
 
     picks = {}

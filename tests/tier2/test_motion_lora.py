@@ -18,10 +18,10 @@ FRAMES = 4
 @pytest.fixture(scope="module")
 def setup(comfyui_root, tmp_path_factory):
     import folder_paths
-    import nodes as comfy_nodes
 
-    from steadyframe.nodes.motion_lora_nodes import LORA_FOLDER, register_motion_lora_folder
+    import nodes as comfy_nodes
     from steadyframe.comfy_glue.motion_patch import register_motion_folder
+    from steadyframe.nodes.motion_lora_nodes import LORA_FOLDER, register_motion_lora_folder
     from support.sd15_factory import make_sd15_model_patcher
 
     register_motion_folder()

@@ -20,6 +20,7 @@ def small_model(comfyui_root):
     import comfy.model_management
     import comfy.model_patcher
     import comfy.supported_models
+
     from support.sd15_factory import SD15_UNET_CONFIG, init_random_weights_
 
     config = dict(SD15_UNET_CONFIG, model_channels=32, num_heads=8, dtype=torch.float32)
@@ -181,6 +182,7 @@ def test_sdxl_formats_inject_into_an_sdxl_unet(comfyui_root, folder, version, sc
     import comfy.model_management
     import comfy.model_patcher
     import comfy.supported_models
+
     import nodes as comfy_nodes
     from support.sd15_factory import init_random_weights_
 

@@ -37,9 +37,8 @@ def reference(clip, text):
 
 @pytest.fixture(scope="module")
 def sd15(comfyui_root):
-    from support.sd15_factory import make_sd15_clip
-
     from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
+    from support.sd15_factory import make_sd15_clip
 
     clip = make_sd15_clip(0)
     counting = CountingClip(clip)
@@ -160,9 +159,8 @@ def test_sdxl_separate_l_schedule_blends_g_and_l_by_their_own_keys(sdxl):
 
 
 def test_separate_l_text_needs_a_dual_clip(comfyui_root):
-    from support.sd15_factory import make_sd15_clip
-
     from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
+    from support.sd15_factory import make_sd15_clip
 
     with pytest.raises(ValueError, match="text_l: a separate CLIP-L schedule needs an SDXL CLIP"):
         SteadyFramePromptSchedule().schedule(make_sd15_clip(0), '"0": "a"', 2, text_l='"0": "b"')

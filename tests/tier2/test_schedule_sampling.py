@@ -55,11 +55,11 @@ def test_each_window_gets_the_conditionings_of_its_own_frames(parts):
 def test_animatediff_sampling_with_a_schedule_across_a_window_boundary(parts, tmp_path_factory):
     """A motion module with windows of 4 (overlap 1) over 7 frames and a prompt travelling across them."""
     import folder_paths
-    from support.motion_files import write_random_motion_module
 
-    from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
     from steadyframe.comfy_glue.motion_patch import register_motion_folder
+    from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
     from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
+    from support.motion_files import write_random_motion_module
 
     model, clip = parts
     folder = tmp_path_factory.mktemp("schedule_motion_models")

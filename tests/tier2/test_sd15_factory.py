@@ -58,8 +58,8 @@ def test_factory_objects_are_comfyui_classes(comfyui_root):
 
 def test_checkpoint_loads_through_core_loader_and_samples(checkpoint_folder):
     import comfy.supported_models
-    import nodes as comfy_nodes
 
+    import nodes as comfy_nodes
     from support.sd15_factory import make_sd15_model_patcher
 
     model, clip, vae = comfy_nodes.CheckpointLoaderSimple().load_checkpoint(CKPT_NAME)

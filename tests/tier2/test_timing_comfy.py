@@ -4,7 +4,6 @@ import torch
 
 from steadyframe.nodes.flow_nodes import SteadyFrameOpticalFlow
 from steadyframe.nodes.timing_nodes import SteadyFrameInterpolate, SteadyFrameRetime, SteadyFrameSelectKeyframes
-
 from support.moving_scene import MovingSquareScene, scene_cut_clip
 
 pytestmark = pytest.mark.tier2

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from steadyframe.video import video_io
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
-
+from steadyframe.video import video_io
 from support.moving_scene import MovingSquareScene
 from support.server_queue import run_prompt
 

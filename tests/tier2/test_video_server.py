@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from steadyframe.video import video_io
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
-from support.video_clips import frame_numbers, numbered_frames, tone
+from steadyframe.video import video_io
 from support.server_queue import run_prompt
+from support.video_clips import frame_numbers, numbered_frames, tone
 
 pytestmark = pytest.mark.tier2
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from steadyframe.flow.estimate import PRESETS, estimate_flow
-from support.flow_synthetic import moving_disc_pair, translated_sequence, value_noise_texture
 from steadyframe.flow.tvl1 import pyramid_levels
 from steadyframe.flow.warp import warp_backward
+from support.flow_synthetic import moving_disc_pair, translated_sequence, value_noise_texture
 
 
 def _epe(flow, truth, weight):

@@ -2,8 +2,8 @@
 import torch
 
 from steadyframe.flow.propagation import box_mean, propagate_candidates
-from support.flow_synthetic import value_noise_texture
 from steadyframe.flow.warp import warp_backward
+from support.flow_synthetic import value_noise_texture
 
 
 def _shifted_pair(dx, dy, height=64, width=80):

@@ -3,9 +3,19 @@ import pytest
 import torch
 
 from steadyframe.motion.formats import build_motion_model, normalize_motion_state_dict
-from steadyframe.motion.lora import (LoRAStackEntry, MotionLoRAError, StrengthSchedule, fit_to_module,
-                                     load_motion_lora, merge_into_state_dict, parse_motion_lora,
-                                     parse_strength_schedule, projection_shapes, sampling_progress, stack_factors)
+from steadyframe.motion.lora import (
+    LoRAStackEntry,
+    MotionLoRAError,
+    StrengthSchedule,
+    fit_to_module,
+    load_motion_lora,
+    merge_into_state_dict,
+    parse_motion_lora,
+    parse_strength_schedule,
+    projection_shapes,
+    sampling_progress,
+    stack_factors,
+)
 from support.motion_files import make_motion_state_dict
 from support.motion_lora_files import make_motion_lora_state_dict
 

@@ -3,7 +3,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from steadyframe.motion.formats import build_motion_model, normalize_motion_state_dict
 from steadyframe.motion.temporal import frame_values, sinusoidal_pe

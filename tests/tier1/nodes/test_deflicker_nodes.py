@@ -4,10 +4,10 @@ import re
 import pytest
 import torch
 
-from support.deflicker_synthetic import inject_flicker, moving_clip
-from steadyframe.postprocess.metrics import luminance_flicker, psnr
 from steadyframe.flow.sequence import FlowSequence
 from steadyframe.nodes.deflicker_nodes import SteadyFrameDeflicker, SteadyFrameTemporalConsistency
+from steadyframe.postprocess.metrics import luminance_flicker, psnr
+from support.deflicker_synthetic import inject_flicker, moving_clip
 
 
 def _defaults(node_class):

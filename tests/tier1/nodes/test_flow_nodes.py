@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from steadyframe.flow.sequence import FlowSequence
-from support.flow_synthetic import translated_sequence
 from steadyframe.nodes.flow_nodes import NODE_CLASS_MAPPINGS, SteadyFrameFlowWarp, SteadyFrameOpticalFlow
+from support.flow_synthetic import translated_sequence
 
 
 def _defaults(node_cls):

@@ -16,8 +16,8 @@ from steadyframe.postprocess.deflicker import (
     symmetric_flow,
     temporal_gaussian,
 )
-from support.deflicker_synthetic import inject_flicker, moving_clip, moving_disc_clip
 from steadyframe.postprocess.metrics import PairFlows, luminance_flicker, psnr, warping_error
+from support.deflicker_synthetic import inject_flicker, moving_clip, moving_disc_clip
 
 SMALL = dict(frames=48, height=64, width=96)
 MODES = [("moments", "ycbcr"), ("moments", "lab"), ("quantiles", "ycbcr"), ("quantiles", "lab")]

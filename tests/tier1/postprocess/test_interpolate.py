@@ -5,12 +5,19 @@ import pytest
 import torch
 
 from steadyframe.flow.estimate import estimate_flow, preset_settings
-from steadyframe.postprocess.interpolate import (PairFlowSource, PairInterpolator, cross_fade, fill_holes, forward_splat,
-                                          inbetween_positions, interpolate_frames, refine_unreliable_flow)
 from steadyframe.flow.sequence import FlowSequence
 from steadyframe.flow.tvl1 import tvl1_flow
 from steadyframe.nodes.timing_nodes import SteadyFrameInterpolate
-
+from steadyframe.postprocess.interpolate import (
+    PairFlowSource,
+    PairInterpolator,
+    cross_fade,
+    fill_holes,
+    forward_splat,
+    inbetween_positions,
+    interpolate_frames,
+    refine_unreliable_flow,
+)
 from support.moving_scene import MovingSquareScene
 
 # Velocities divisible by 4 keep every quarter-time position on whole pixels, so the rendered

@@ -3,11 +3,17 @@ import pytest
 import torch
 
 from steadyframe.flow.keyframe_warp import parse_keyframe_indices
-from steadyframe.postprocess.keyframes import (edge_change, edge_maps, format_indices, keyframes_by_edges,
-                                        keyframes_by_occlusion, occlusion_fractions, select_keyframes)
 from steadyframe.flow.sequence import FlowSequence
 from steadyframe.nodes.timing_nodes import SteadyFrameSelectKeyframes
-
+from steadyframe.postprocess.keyframes import (
+    edge_change,
+    edge_maps,
+    format_indices,
+    keyframes_by_edges,
+    keyframes_by_occlusion,
+    occlusion_fractions,
+    select_keyframes,
+)
 from support.moving_scene import scene_cut_clip
 
 SHOTS = (10, 12, 9)  # cuts at frames 10 and 22

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from support.deflicker_synthetic import moving_clip
+from steadyframe.flow.sequence import FlowSequence
 from steadyframe.postprocess.metrics import (
     PairFlows,
     frame_luma_means,
@@ -13,7 +13,7 @@ from steadyframe.postprocess.metrics import (
     warping_error,
     warping_errors,
 )
-from steadyframe.flow.sequence import FlowSequence
+from support.deflicker_synthetic import moving_clip
 
 
 def _zero_flow(count, height, width):

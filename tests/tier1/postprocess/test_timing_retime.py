@@ -2,9 +2,8 @@
 import pytest
 import torch
 
-from steadyframe.postprocess.retime import hold_plan, resample_plan, take_frames
 from steadyframe.nodes.timing_nodes import SteadyFrameRetime
-
+from steadyframe.postprocess.retime import hold_plan, resample_plan, take_frames
 from support.moving_scene import MovingSquareScene
 
 

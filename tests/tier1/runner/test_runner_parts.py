@@ -10,7 +10,7 @@ from steadyframe.runner.client import describe_execution_error, describe_validat
 from steadyframe.runner.errors import RunnerError, one_line
 from steadyframe.runner.outputs import OutputFile, local_path, output_files
 from steadyframe.runner.progress import ProgressBar
-from steadyframe.runner.server import ManagedServer, PACK_ROOT, find_free_port, pack_installed_in, write_extra_paths
+from steadyframe.runner.server import PACK_ROOT, ManagedServer, find_free_port, pack_installed_in, write_extra_paths
 
 PROMPT = {"3": {"class_type": "KSampler", "inputs": {}}, "4": {"class_type": "CheckpointLoaderSimple", "inputs": {}}}
 

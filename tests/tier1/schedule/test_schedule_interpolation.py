@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from steadyframe.schedule import PROMPT_INTERPOLATIONS, blend, ease, fit_tokens, lerp, slerp
 from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule, SteadyFrameValueSchedule, frame_count_from
+from steadyframe.schedule import PROMPT_INTERPOLATIONS, blend, ease, fit_tokens, lerp, slerp
 
 
 def test_ease_endpoints_and_shapes():

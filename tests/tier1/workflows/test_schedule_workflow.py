@@ -31,7 +31,7 @@ def widget_names(node_class):
 
 def test_links_are_consistent(workflow):
     nodes = {node["id"]: node for node in workflow["nodes"]}
-    for link_id, origin, origin_slot, target, target_slot, kind in workflow["links"]:
+    for link_id, origin, origin_slot, target, _target_slot, kind in workflow["links"]:
         assert link_id in nodes[origin]["outputs"][origin_slot]["links"]
         target_inputs = [i for i in nodes[target]["inputs"] if i["link"] == link_id]
         assert len(target_inputs) == 1 and target_inputs[0]["type"] == kind

@@ -1,6 +1,5 @@
-"""Object-info for tier-1 workflow checks: ComfyUI v0.8.0's core nodes (a committed fixture made
-from a real /object_info) plus this pack's nodes described the way ComfyUI's server describes
-a V1 node class."""
+"""Object-info for tier-1 workflow checks: ComfyUI v0.8.0's core nodes and this pack's nodes, both
+committed fixtures made from a real /object_info."""
 from __future__ import annotations
 
 import functools
@@ -22,43 +21,47 @@ def sample_object_info() -> dict:
     return json.loads(SAMPLE_FIXTURE.read_text())
 
 
-def v1_node_info(node_id: str, cls, display_name=None) -> dict:
-    """What ComfyUI's /object_info reports for a classic (V1) node class."""
-    inputs = cls.INPUT_TYPES()
-    return {
-        "input": inputs,
-        "input_order": {section: list(values) for section, values in inputs.items()},
-        "output": list(cls.RETURN_TYPES),
-        "output_is_list": list(getattr(cls, "OUTPUT_IS_LIST", [False] * len(cls.RETURN_TYPES))),
-        "output_name": list(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)),
-        "name": node_id,
-        "display_name": display_name or node_id,
-        "description": getattr(cls, "DESCRIPTION", ""),
-        "category": getattr(cls, "CATEGORY", "sd"),
-        "output_node": bool(getattr(cls, "OUTPUT_NODE", False)),
-    }
+PACK_FIXTURE = FIXTURES / "steadyframe_object_info.json"
 
 
-def pack_object_info() -> tuple[dict, dict]:
-    """``(info, unavailable)``: our nodes' entries, and ``{node_id: reason}`` for nodes whose
-    INPUT_TYPES needs ComfyUI itself (e.g. model lists from folder_paths) in this process."""
-    import steadyframe
-
-    info, unavailable = {}, {}
-    for node_id, cls in steadyframe.NODE_CLASS_MAPPINGS.items():
-        try:
-            info[node_id] = v1_node_info(node_id, cls, steadyframe.NODE_DISPLAY_NAME_MAPPINGS.get(node_id))
-        except ImportError as exc:
-            unavailable[node_id] = f"{type(exc).__name__}: {exc}"
-    return info, unavailable
+def _v1_spec(spec):
+    """V3 describes a combo as ``["COMBO", {"options": [...]}]``; V1 (and this module's checks) as
+    ``[[...], {...}]``. Both reach the frontend; one shape keeps the checks simple."""
+    if isinstance(spec, list) and spec and spec[0] == "COMBO" and len(spec) > 1 and "options" in spec[1]:
+        options = {k: v for k, v in spec[1].items() if k not in ("options", "multiselect")}
+        return [list(spec[1]["options"]), options]
+    return spec
 
 
-def combined_object_info() -> tuple[dict, dict]:
-    """Core and pack entries together, plus the pack nodes that could not be described here."""
-    pack, unavailable = pack_object_info()
+@functools.lru_cache(maxsize=1)
+def pack_object_info() -> dict:
+    """The /object_info entries of this pack's nodes, as ComfyUI's server reported them.
+
+    The node declarations need ComfyUI's ``comfy_api``, absent in tier 1; this committed snapshot
+    stands in for them there. Tier 2 (tests/tier2/test_pack_object_info.py) checks that it equals
+    what the real server reports, and ``tests/fixtures/make_pack_nodes.py`` regenerates it.
+    """
+    entries = json.loads(PACK_FIXTURE.read_text())
+    for entry in entries.values():
+        order = entry.get("input_order") or {}
+        for section, specs in (entry.get("input") or {}).items():
+            if section != "hidden":  # widgets_values follow input_order, whatever order the file keeps keys in
+                names = order.get(section, list(specs))
+                entry["input"][section] = {name: _v1_spec(specs[name]) for name in names}
+    return entries
+
+
+def pack_input_types(node_id: str) -> dict:
+    """``{"required": {...}, "optional": {...}}`` of one of our nodes, V1-shaped (what INPUT_TYPES gave)."""
+    inputs = pack_object_info()[node_id]["input"]
+    return {section: dict(specs) for section, specs in inputs.items() if section in ("required", "optional")}
+
+
+def combined_object_info() -> dict:
+    """Core and pack entries together."""
     info = dict(core_object_info())
-    info.update(pack)
-    return info, unavailable
+    info.update(pack_object_info())
+    return info
 
 
 def structural_problems(prompt: dict, object_info: dict) -> list[str]:

@@ -3,10 +3,9 @@ import json
 
 import pytest
 
-import steadyframe
 from steadyframe.schedule import parse_prompt_schedule
-
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+from support.ui_workflow import widget_layout
+from support.workflow_check import pack_input_types, pack_object_info
 
 
 @pytest.fixture(scope="module")
@@ -14,19 +13,9 @@ def workflow(repo_root):
     return json.loads((repo_root / "workflows" / "prompt_travel.json").read_text())
 
 
-def widget_names(node_class):
+def widget_names(node_type: str) -> list[str]:
     """Input names that the frontend shows as widgets, in widgets_values order."""
-    names = []
-    inputs = node_class.INPUT_TYPES()
-    for section in ("required", "optional"):
-        for name, spec in inputs.get(section, {}).items():
-            kind = spec[0]
-            options = spec[1] if len(spec) > 1 else {}
-            if options.get("forceInput"):
-                continue
-            if isinstance(kind, (list, tuple)) or kind in WIDGET_TYPES:
-                names.append(name)
-    return names
+    return widget_layout(pack_input_types(node_type))[0]
 
 
 def test_links_are_consistent(workflow):
@@ -62,13 +51,12 @@ def test_chain_checkpoint_motion_schedule_sampler_decode_save(workflow):
 @pytest.mark.parametrize("node_type", ["SteadyFramePromptSchedule", "SteadyFrameLoadMotionModule"])
 def test_widget_values_match_the_node_inputs(workflow, node_type):
     node = next(n for n in workflow["nodes"] if n["type"] == node_type)
-    node_class = steadyframe.NODE_CLASS_MAPPINGS.get(node_type)
-    if node_class is None:
-        pytest.skip(f"{node_type} is not registered yet")
-    names = widget_names(node_class)
+    assert node_type in pack_object_info()
+    names = widget_names(node_type)
     assert len(node["widgets_values"]) == len(names), names
     values = dict(zip(names, node["widgets_values"]))
-    inputs = {**node_class.INPUT_TYPES()["required"], **node_class.INPUT_TYPES().get("optional", {})}
+    input_types = pack_input_types(node_type)
+    inputs = {**input_types["required"], **input_types.get("optional", {})}
     for name, value in values.items():
         kind = inputs[name][0]
         if isinstance(kind, (list, tuple)) and kind:
@@ -81,7 +69,7 @@ def test_widget_values_match_the_node_inputs(workflow, node_type):
 
 def test_the_shipped_schedule_parses_and_travels(workflow):
     node = next(n for n in workflow["nodes"] if n["type"] == "SteadyFramePromptSchedule")
-    values = dict(zip(widget_names(steadyframe.NODE_CLASS_MAPPINGS["SteadyFramePromptSchedule"]), node["widgets_values"]))
+    values = dict(zip(widget_names("SteadyFramePromptSchedule"), node["widgets_values"]))
     latent = next(n for n in workflow["nodes"] if n["type"] == "EmptyLatentImage")
     frames = latent["widgets_values"][2]
     plan = parse_prompt_schedule(values["text"]).plan(

@@ -4,13 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from steadyframe.nodes import timing_nodes
 from steadyframe.runner.convert import ui_to_api
 from steadyframe.runner.workflow_file import load_workflow
-from support.workflow_check import combined_object_info
+from support.workflow_check import combined_object_info, pack_input_types
 
 WORKFLOWS = Path(__file__).resolve().parents[3] / "workflows"
-TIMING_NODES = timing_nodes.NODE_CLASS_MAPPINGS
+TIMING_NODES = ("SteadyFrameInterpolate", "SteadyFrameRetime", "SteadyFrameSelectKeyframes")
 
 
 def _uses_timing_nodes(path):
@@ -26,13 +25,13 @@ def test_retime_workflow_is_among_them():
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_widget_values_are_accepted_by_the_timing_nodes(path):
-    info, _ = combined_object_info()
+    info = combined_object_info()
     prompt = ui_to_api(load_workflow(path), info, source=path.name)
     for node_id, node in prompt.items():
-        cls = TIMING_NODES.get(node["class_type"])
-        if cls is None:
+        if node["class_type"] not in TIMING_NODES:
             continue
-        spec = {**cls.INPUT_TYPES()["required"], **cls.INPUT_TYPES().get("optional", {})}
+        input_types = pack_input_types(node["class_type"])
+        spec = {**input_types["required"], **input_types.get("optional", {})}
         for name, value in node["inputs"].items():
             if isinstance(value, list):
                 continue  # a link
@@ -48,7 +47,7 @@ def test_widget_values_are_accepted_by_the_timing_nodes(path):
 
 def test_retime_workflow_passes_fps_to_the_video_writers():
     data = load_workflow(WORKFLOWS / "retime_interpolate.json")
-    info, _ = combined_object_info()
+    info = combined_object_info()
     prompt = ui_to_api(data, info, source="retime_interpolate.json")
     writers = [n for n in prompt.values() if n["class_type"] == "SteadyFrameVideoCombine"]
     assert len(writers) == 2

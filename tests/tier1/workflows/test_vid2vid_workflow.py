@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-import steadyframe
 from support.ui_workflow import check_node
+from support.workflow_check import pack_input_types, pack_object_info
 
 WORKFLOW = "workflows/vid2vid_animatediff_controlnet.json"
 
@@ -47,9 +47,9 @@ def test_pack_nodes_match_their_input_types(workflow):
 
 
 def check_against_input_types(node):
-    cls = steadyframe.NODE_CLASS_MAPPINGS.get(node["type"])
-    assert cls is not None, f"{node['type']} is not registered by the pack"
-    check_node(node, cls.INPUT_TYPES(), cls.RETURN_TYPES)
+    entry = pack_object_info().get(node["type"])
+    assert entry is not None, f"{node['type']} is not a node of the pack"
+    check_node(node, pack_input_types(node["type"]), entry["output"])
 
 
 def test_vid2vid_wiring(workflow):

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 
-import steadyframe
 from steadyframe.runner.convert import MODE_BYPASS, MODE_MUTED, VIRTUAL_TYPES, ui_to_api
 from steadyframe.runner.workflow_file import UI_FORMAT, load_workflow, workflow_format
-from support.workflow_check import combined_object_info, core_object_info, structural_problems
+from support.workflow_check import combined_object_info, core_object_info, pack_object_info, structural_problems
 
 WORKFLOWS = Path(__file__).resolve().parents[3] / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.json"))
@@ -37,7 +36,7 @@ def test_workflow_is_ui_format(path):
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_workflow_uses_only_existing_node_ids(path):
     data = load_workflow(path)
-    ours, core = set(steadyframe.NODE_CLASS_MAPPINGS), set(core_object_info())
+    ours, core = set(pack_object_info()), set(core_object_info())
     unknown = sorted({(n["id"], n["type"]) for n in data["nodes"] if n["type"] not in ours | core | VIRTUAL_TYPES})
     assert not unknown, f"{path.name}: node types that are neither SteadyFrame's nor ComfyUI v0.8.0 core: {unknown}"
 
@@ -60,10 +59,7 @@ def test_workflow_links_are_consistent(path):
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_workflow_converts_to_a_valid_prompt(path):
     data = load_workflow(path)
-    info, unavailable = combined_object_info()
-    needs_comfyui = sorted({n["type"] for n in data["nodes"] if n["type"] in unavailable})
-    if needs_comfyui:
-        pytest.skip(f"{', '.join(needs_comfyui)} list their inputs only inside ComfyUI; tier 2 validates {path.name}")
+    info = combined_object_info()
     prompt = ui_to_api(data, info, source=path.name)
     active = [n for n in data["nodes"] if n["type"] not in VIRTUAL_TYPES and n.get("mode", 0) not in (MODE_MUTED, MODE_BYPASS)]
     assert set(prompt) == {str(n["id"]) for n in active}
@@ -77,9 +73,7 @@ def test_workflow_choices_of_our_nodes_exist(path):
     """Combo values of SteadyFrame nodes are among today's choices (file lists, empty outside
     ComfyUI, are checked by tier 2)."""
     data = load_workflow(path)
-    info, unavailable = combined_object_info()
-    if any(n["type"] in unavailable for n in data["nodes"]):
-        pytest.skip("a node lists its inputs only inside ComfyUI; tier 2 validates this file")
+    info = combined_object_info()
     prompt = ui_to_api(data, info, source=path.name)
     stale = []
     for node_id, node in prompt.items():

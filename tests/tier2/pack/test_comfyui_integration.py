@@ -16,17 +16,19 @@ from pathlib import Path
 
 import pytest
 
-import steadyframe
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
 from steadyframe.runner.workflow_file import load_workflow
+from support.node_info import FOLDER_COMBOS, comparable_entry, comparable_spec
 from support.workflow_check import structural_problems
 
 pytestmark = pytest.mark.tier2
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 MAIN_WORKFLOW = REPO / "workflows" / "txt2vid_animatediff.json"
+SNAPSHOT = REPO / "tests" / "fixtures" / "steadyframe_object_info.json"
+SAVED_BEFORE_V3 = sorted((REPO / "tests" / "fixtures" / "saved_before_v3" / "workflows").glob("*.json"))
 SECTIONS = {"required", "optional", "hidden"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 
@@ -51,15 +53,22 @@ def loaded_by_comfyui(comfyui_root, tmp_path_factory):
     comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS.update(before[1])
 
 
-def test_comfyui_loader_imports_the_pack(loaded_by_comfyui):
+@pytest.fixture(scope="module")
+def pack_nodes(comfyui_root) -> dict:
+    """``{node_id: class}`` of the pack's V3 nodes, as its extension lists them."""
+    from steadyframe.nodes import node_classes
+
+    return {cls.GET_SCHEMA().node_id: cls for cls in node_classes()}
+
+
+def test_comfyui_loader_imports_the_pack(loaded_by_comfyui, pack_nodes):
     ok, mappings, display = loaded_by_comfyui
     assert ok, "nodes.load_custom_node failed; see the log for the import error"
-    ours = sorted(steadyframe.NODE_CLASS_MAPPINGS)
-    missing = [node_id for node_id in ours if node_id not in mappings]
+    missing = [node_id for node_id in sorted(pack_nodes) if node_id not in mappings]
     assert not missing, f"not registered by ComfyUI's loader: {missing}"
-    for node_id in ours:
+    for node_id, cls in pack_nodes.items():
         assert mappings[node_id].RELATIVE_PYTHON_MODULE == "custom_nodes.SteadyFrame"
-        assert display[node_id] == steadyframe.NODE_DISPLAY_NAME_MAPPINGS[node_id]
+        assert display[node_id] == cls.GET_SCHEMA().display_name
 
 
 # -- (b) node definitions as the server reads them ---------------------------------------------
@@ -85,25 +94,25 @@ def _check_input_spec(node_id, section, name, spec):
         assert isinstance(options["default"], bool), f"{where}: BOOLEAN default must be a bool"
 
 
-def test_node_definitions_are_what_the_server_expects(loaded_by_comfyui):
+def test_node_definitions_are_what_the_server_expects(loaded_by_comfyui, pack_nodes):
     _, mappings, _ = loaded_by_comfyui
-    for node_id in sorted(steadyframe.NODE_CLASS_MAPPINGS):
-        cls = mappings[node_id]
-        inputs = cls.INPUT_TYPES()
+    for node_id in sorted(pack_nodes):
+        info = mappings[node_id].GET_NODE_INFO_V1()
+        inputs = info["input"]
         assert set(inputs) <= SECTIONS, f"{node_id}: input sections {set(inputs)}"
         for section, specs in inputs.items():
             for name, spec in specs.items():
                 if section != "hidden":
-                    _check_input_spec(node_id, section, name, spec)
-        assert isinstance(cls.RETURN_TYPES, tuple), f"{node_id}: RETURN_TYPES must be a tuple"
-        assert all(isinstance(t, str) for t in cls.RETURN_TYPES), f"{node_id}: RETURN_TYPES must be strings"
-        for attr in ("RETURN_NAMES", "OUTPUT_IS_LIST", "OUTPUT_TOOLTIPS"):
-            if hasattr(cls, attr):
-                assert len(getattr(cls, attr)) == len(cls.RETURN_TYPES), f"{node_id}: {attr} length"
-        assert callable(getattr(cls(), cls.FUNCTION)), f"{node_id}: FUNCTION {cls.FUNCTION!r}"
-        assert cls.RETURN_TYPES or getattr(cls, "OUTPUT_NODE", False), f"{node_id}: no outputs and not an output node"
+                    kind, options = comparable_spec(spec)
+                    choices = options.pop("options", None)
+                    _check_input_spec(node_id, section, name, (choices if kind == "COMBO" else kind, options))
+        outputs = info["output"]
+        assert all(isinstance(t, str) for t in outputs), f"{node_id}: output types must be strings"
+        for key in ("output_name", "output_is_list", "output_tooltips"):
+            assert len(info[key]) == len(outputs), f"{node_id}: {key} length"
+        assert outputs or info["output_node"], f"{node_id}: no outputs and not an output node"
         # /object_info is a JSON response: every definition must serialise.
-        json.dumps({"input": {k: v for k, v in inputs.items() if k != "hidden"}, "output": cls.RETURN_TYPES})
+        json.dumps(info)
 
 
 # -- (c) the real server, started by the runner ------------------------------------------------
@@ -119,15 +128,32 @@ def live_object_info(live_server):
     return live_server.client.object_info()
 
 
-def test_server_lists_our_nodes(live_object_info):
-    ours = sorted(steadyframe.NODE_CLASS_MAPPINGS)
-    missing = [node_id for node_id in ours if node_id not in live_object_info]
+def test_server_lists_our_nodes(live_object_info, pack_nodes):
+    missing = [node_id for node_id in sorted(pack_nodes) if node_id not in live_object_info]
     assert not missing, f"/object_info lacks {missing} (import error, or node_info failed on them)"
-    for node_id in ours:
+    for node_id, cls in pack_nodes.items():
         entry = live_object_info[node_id]
         assert entry["python_module"] == "custom_nodes.SteadyFrame"
         assert entry["category"].startswith("SteadyFrame/")
-        assert entry["display_name"] == steadyframe.NODE_DISPLAY_NAME_MAPPINGS[node_id]
+        assert entry["display_name"] == cls.GET_SCHEMA().display_name
+
+
+def test_tier1_snapshot_is_what_the_server_reports(live_object_info, pack_nodes):
+    """Tier 1 checks workflows against tests/fixtures/steadyframe_object_info.json (it cannot import
+    the V3 nodes); that file must say what the real server says. Regenerate it with
+    tests/fixtures/make_pack_nodes.py after changing a node's inputs or outputs."""
+    snapshot = json.loads(SNAPSHOT.read_text())
+    assert sorted(snapshot) == sorted(pack_nodes)
+    for node_id in sorted(pack_nodes):
+        folders = FOLDER_COMBOS.get(node_id, ())
+        assert comparable_entry(live_object_info[node_id], folders) == comparable_entry(snapshot[node_id], folders), node_id
+
+
+@pytest.mark.parametrize("path", SAVED_BEFORE_V3, ids=lambda p: p.name)
+def test_workflows_saved_before_v3_give_the_same_api_prompt(path, live_object_info):
+    """Every workflow saved with the classic (V1) nodes converts to the API prompt it gave then."""
+    expected = json.loads((path.parent.parent / "api" / path.name).read_text())
+    assert to_api(load_workflow(path), live_object_info, source=path.name) == expected
 
 
 MISSING_FILE = re.compile(r"'[^']+\.\w+' not found")

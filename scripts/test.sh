@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # The README's test command (CI runs exactly this). Extra arguments go to pytest.
 #
-# Without COMFYUI_PATH: installs .venv (CPU torch 2.13.0, the pack's requirements, test tools)
-# and runs the suite; tier 2 is skipped with a one-line reason.
+# First the static checks, in .venv (CPU torch 2.13.0, the pack's requirements, test and lint
+# tools): ruff over the tree and mypy over the pure packages.
+#
+# Without COMFYUI_PATH and without a vendored ComfyUI: runs the suite in .venv; tier 2 is skipped
+# with a one-line reason.
+# Without COMFYUI_PATH but with ComfyUI's sources in $STEADYFRAME_VENDOR (default: ../shared/vendor
+# beside the checkout, read-only): copies ComfyUI (and AnimateDiff-Evolved, when there, into its
+# custom_nodes for the comparison tests) to a temporary folder and runs both tiers against that copy
+# as below. STEADYFRAME_VENDOR=none turns this off.
 # With COMFYUI_PATH: runs the whole suite (tier 1 and tier 2) in a Python that can import that
 # ComfyUI: $COMFYUI_PYTHON when set, else the first of COMFYUI_PATH/venv, COMFYUI_PATH/.venv and
 # .venv-comfyui that already runs ComfyUI, else a new .venv-comfyui made from ComfyUI's own
@@ -32,10 +39,27 @@ if [ -z "${COMFYUI_PATH:-}" ] && [ "$(basename "$(dirname "$PWD")")" = "custom_n
     export COMFYUI_PATH
 fi
 
+make_venv .venv
+# requirements-dev.txt pins torch==2.13.0 (the CPU wheel dev machines and CI have), ruff and mypy
+pip_install .venv/bin/python -r requirements-dev.txt
+.venv/bin/python -m ruff check --quiet .
+bash scripts/typecheck.sh .venv/bin/python
+
+VENDOR="${STEADYFRAME_VENDOR:-$(cd .. && pwd)/shared/vendor}"
+if [ -z "${COMFYUI_PATH:-}" ] && [ "$VENDOR" != none ] && [ -f "$VENDOR/ComfyUI/main.py" ]; then
+    COMFYUI_PATH="$(mktemp -d)/ComfyUI"
+    trap 'rm -rf "$(dirname "$COMFYUI_PATH")"' EXIT
+    cp -R "$VENDOR/ComfyUI" "$COMFYUI_PATH"
+    mkdir -p "$COMFYUI_PATH/custom_nodes"
+    if [ -d "$VENDOR/ComfyUI-AnimateDiff-Evolved" ]; then
+        cp -R "$VENDOR/ComfyUI-AnimateDiff-Evolved" "$COMFYUI_PATH/custom_nodes/"
+    fi
+    chmod -R u+w "$COMFYUI_PATH"
+    export COMFYUI_PATH
+    echo "tier 2 against the vendored ComfyUI, copied to $COMFYUI_PATH" >&2
+fi
+
 if [ -z "${COMFYUI_PATH:-}" ]; then
-    make_venv .venv
-    # requirements-dev.txt pins torch==2.13.0 (the CPU wheel dev machines and CI have)
-    pip_install .venv/bin/python -r requirements-dev.txt
     TEST_PYTHON=.venv/bin/python
 else
     TEST_PYTHON="${COMFYUI_PYTHON:-}"
@@ -54,4 +78,4 @@ else
     fi
     pip_install "$TEST_PYTHON" -r requirements.txt -r requirements-test.txt
 fi
-exec "$TEST_PYTHON" -m pytest "$@"
+"$TEST_PYTHON" -m pytest "$@"

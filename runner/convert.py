@@ -1,222 +1,433 @@
-"""UI format (what the canvas saves) to API format (what ``/prompt`` takes).
+"""UI format (what the canvas saves) to API format (what ``/prompt`` takes), as the frontend does it.
 
 The canvas stores widget values positionally (``widgets_values``) and wires nodes through a
-``links`` table; the API format names every input. The order of the widgets, and the extra
-widgets the canvas adds, come from the server's ``/object_info``:
+``links`` table; the API format names every input. ``widgets.py`` works out each node's widgets
+from the server's ``/object_info``; ``graph.py`` flattens subgraphs and follows links. On top of
+that this module does what the frontend does when it loads a file and queues it:
 
-- a widget is an input of type INT, FLOAT, STRING, BOOLEAN or a combo (a list of choices, or
-  ``"COMBO"``), required inputs first, then optional ones, in ``input_order``;
-  ``forceInput`` inputs are sockets only;
-- an INT named ``seed`` or ``noise_seed`` (or any input with ``control_after_generate``) is
-  followed by the "control after generate" widget (fixed/increment/decrement/randomize);
-- a combo with ``image_upload`` (video/audio likewise) gets an "upload" widget; canvases put it
-  right after that combo or after the last input of its section, so both places are tried.
+- node types renamed since (``T2IAdapterLoader`` and a few more) get their current name, and
+  ``sample_`` is dropped from old KSampler sampler names;
+- a "control after generate" saved as true/false (old files) reads as ``randomize``/``fixed``;
+- a PrimitiveNode's value goes to every widget it feeds (before anything is sent);
+- text widgets marked ``dynamicPrompts`` lose their comments and pick one of each ``{a|b}``;
+- list values are wrapped as ``{"__value__": [...]}`` (a bare list would read as a link);
+- widgets saved by name (a ``widgets_values`` object, as VideoHelperSuite saves them) keep
+  every key, declared input or not.
 
-Graph rules: Reroute nodes are followed to their source, a PrimitiveNode hands its value to
-every input it feeds, muted nodes (mode 2) are dropped, bypassed nodes (mode 4) pass the
-matching-type input through, and Note nodes are ignored.
+Where the frontend would silently put a value on a widget of the wrong type, this raises a
+RunnerError naming the file, the node, the input, the value and what was expected. Files saved
+without the control or upload widget that the frontend now adds still line up: those widgets are
+tried as absent before giving up.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import random
 
+from . import graph as g
+from .dynamic_prompts import expand as expand_dynamic_prompt
 from .errors import RunnerError
+from .groupnodes import expand_group_nodes
+from .widgets import (
+    CONTROL_WIDGET,
+    DYNAMIC_COMBO,
+    Mismatch,
+    Widget,
+    check_value,
+    fill_widgets,
+    flatten,
+    has_widget,
+    migrate_force_input_values,
+    node_widgets,
+    ordered_inputs,
+    spec_options,
+    spec_type,
+)
 
-MODE_MUTED = 2
-MODE_BYPASS = 4
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-SEED_WIDGET_NAMES = {"seed", "noise_seed"}
-CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
-UPLOAD_OPTIONS = {"image_upload": "image", "video_upload": "video", "audio_upload": "audio", "animated_image_upload": "image"}
-UPLOAD_VALUES = {"image", "video", "audio"}
-NOTE_TYPES = {"Note", "MarkdownNote"}
-REROUTE_TYPE = "Reroute"
-PRIMITIVE_TYPE = "PrimitiveNode"
-VIRTUAL_TYPES = NOTE_TYPES | {REROUTE_TYPE, PRIMITIVE_TYPE}
-
-
-@dataclass(frozen=True)
-class WidgetSlot:
-    """One entry of ``widgets_values``: a named input, or an extra value the canvas keeps."""
-
-    name: str | None  # None: the control-after-generate or upload widget (not sent to the server)
-    accepts: frozenset | None = None  # for the extra widgets: the values it can hold
-    group: str | None = None  # extra widgets of one group take at most one value
-
-
-def input_spec_options(spec) -> dict:
-    if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict):
-        return spec[1]
-    return {}
-
-
-def is_widget_input(spec) -> bool:
-    if not isinstance(spec, (list, tuple)) or not spec:
-        return False
-    kind = spec[0]
-    if input_spec_options(spec).get("forceInput"):
-        return False
-    return isinstance(kind, (list, tuple)) or kind in WIDGET_TYPES
+MODE_MUTED = g.MODE_MUTED
+MODE_BYPASS = g.MODE_BYPASS
+NOTE_TYPES = set(g.NOTE_TYPES)
+REROUTE_TYPE = g.REROUTE
+PRIMITIVE_TYPE = g.PRIMITIVE
+VIRTUAL_TYPES = set(g.VIRTUAL_TYPES)
+RENAMED_TYPES = {
+    "T2IAdapterLoader": "ControlNetLoader",
+    "ConditioningAverage ": "ConditioningAverage",
+    "SDV_img2vid_Conditioning": "SVD_img2vid_Conditioning",
+    "Load3DAnimation": "Load3D",
+    "Preview3DAnimation": "Preview3D",
+}
+CONTROL_FIX_TYPES = ("KSampler", "KSamplerAdvanced", "PrimitiveNode")
+AUTOGROW = "COMFY_AUTOGROW_V3"
+MATCHTYPE = "COMFY_MATCHTYPE_V3"
+NOT_SENT_DICT_KEYS = {"videopreview"}  # VideoHelperSuite's preview widget is never sent
 
 
-def _section_order(node_info: dict, section: str) -> list:
-    inputs = node_info.get("input", {}).get(section) or {}
-    order = (node_info.get("input_order") or {}).get(section)
-    return [name for name in (order or list(inputs)) if name in inputs]
+def widget_slots(node_info: dict, node_type: str = "") -> list[Widget]:
+    """The node's saved widgets in ``widgets_values`` order (dynamic combos at their default)."""
+    return [widget for widget in flatten(node_widgets(node_type, node_info)) if widget.saved]
 
 
-def widget_slots(node_info: dict) -> list[WidgetSlot]:
-    """The ``widgets_values`` layout of a node, from its ``/object_info`` entry."""
-    slots: list[WidgetSlot] = []
-    for section in ("required", "optional"):
-        inputs = node_info.get("input", {}).get(section) or {}
-        upload = None
-        for name in _section_order(node_info, section):
-            spec = inputs[name]
-            if not is_widget_input(spec):
-                continue
-            options = input_spec_options(spec)
-            slots.append(WidgetSlot(name))
-            if options.get("control_after_generate") or (spec[0] == "INT" and name in SEED_WIDGET_NAMES):
-                slots.append(WidgetSlot(None, frozenset(CONTROL_VALUES)))
-            if any(options.get(option) for option in UPLOAD_OPTIONS):
-                upload = WidgetSlot(None, frozenset(UPLOAD_VALUES), group=f"upload:{section}")
-                slots.append(upload)
-        if upload is not None:
-            slots.append(upload)
-    return slots
+def widget_inputs(node: dict, node_info: dict, source: str = "workflow") -> dict:
+    """A single node's widget values by input name (what the server receives for its widgets)."""
+    widgets = node_widgets(node.get("type", ""), node_info)
+    values = _fill_node_widgets(node, node_info, widgets, source, node_id=node.get("id"))
+    inputs = {w.name: w.value for w in flatten(widgets) if w.sent}
+    inputs.update(values)
+    return inputs
 
 
-def widget_inputs(node: dict, node_info: dict) -> dict:
-    """Map a UI node's ``widgets_values`` to named inputs."""
+def _describe(value) -> str:
+    text = repr(value) if not isinstance(value, bool) else ("true" if value else "false")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _mismatch_error(source, node_id, node_type, mismatch: Mismatch, how: str = "") -> RunnerError:
+    return RunnerError(
+        f"{source}: node {node_id} ({node_type}): input {mismatch.widget.name!r} would get {_describe(mismatch.value)}"
+        f"{how}, expected {mismatch.expected}: the file's widgets_values do not line up with this server's inputs "
+        "for the node (saved with another version of the node?)"
+    )
+
+
+def _layouts(widgets: list[Widget]):
+    """Widget orders to try: the frontend's, then those of older canvases (upload widget placed
+    right after its combo, or after the last required widget)."""
+    yield widgets
+    uploads = [w for w in widgets if w.kind == "UPLOAD"]
+    if not uploads:
+        return
+    upload = uploads[0]
+    rest = [w for w in widgets if w is not upload]
+    target = upload.options.get("imageInputName") or "audio"
+    names = [w.name for w in rest]
+    if target in names:
+        index = names.index(target) + 1
+        yield rest[:index] + [upload] + rest[index:]
+
+
+def _soft_misses(widgets: list[Widget]) -> int:
+    """Saved combo values that are not among the choices (a sign of a shifted layout)."""
+    from .widgets import combo_choices
+
+    misses = 0
+    for widget in flatten(widgets):
+        if widget.from_file and widget.kind == "COMBO":
+            choices = combo_choices(widget.spec)
+            if choices and widget.value not in choices:
+                misses += 1
+    return misses
+
+
+def _fill_node_widgets(node: dict, node_info: dict, widgets: list[Widget], source, node_id) -> dict:
+    """Fill ``widgets`` from the node's saved values; return extra by-name values to send."""
+    node_type = node.get("type", "")
     values = node.get("widgets_values")
     if values is None:
         return {}
-    known = set()
-    for section in ("required", "optional"):
-        known.update((node_info.get("input", {}).get(section) or {}).keys())
-    if isinstance(values, dict):  # some packs save widgets by name
-        return {name: value for name, value in values.items() if name in known}
+    if isinstance(values, dict):
+        return _fill_by_name(widgets, values, source, node_id, node_type)
     if not isinstance(values, list):
-        raise RunnerError(f"node {node.get('id')} ({node.get('type')}): widgets_values must be a list, found {type(values).__name__}")
-    result = {}
-    position = 0
-    groups_used = set()
-    for slot in widget_slots(node_info):
-        if position >= len(values):
+        raise RunnerError(f"{source}: node {node_id} ({node_type}): widgets_values must be a list or an object, found {type(values).__name__}")
+    values = migrate_force_input_values(node_info, widgets, values)
+    best, first_error = None, None
+    for layout in _layouts(widgets):
+        for skip in (False, True):
+            trial = copy.deepcopy(layout)
+            try:
+                fill_widgets(trial, values, skip_missing_extras=skip)
+            except Mismatch as exc:
+                if first_error is None:
+                    first_error = exc
+                continue
+            score = _soft_misses(trial)
+            if best is None or score < best[0]:
+                best = (score, trial)
+            if score == 0:
+                break
+        if best is not None and best[0] == 0:
             break
-        value = values[position]
-        if slot.name is None:
-            # Optional extras: consumed only when the saved value is one they can hold, so files
-            # saved by canvases that do not add them still line up.
-            if slot.group in groups_used:
-                continue
-            if isinstance(value, str) and value in slot.accepts:
-                position += 1
-                if slot.group:
-                    groups_used.add(slot.group)
+    if best is None:
+        raise _mismatch_error(source, node_id, node_type, first_error)
+    widgets[:] = best[1]
+    return {}
+
+
+def _fill_by_name(widgets: list[Widget], values: dict, source, node_id, node_type) -> dict:
+    """Widgets saved as ``{name: value}``: declared ones are checked, the others are sent as they are."""
+    extra = {}
+    known = {w.name: w for w in flatten(widgets)}
+    for name, value in values.items():
+        widget = known.get(name)
+        if widget is None:
+            if name not in NOT_SENT_DICT_KEYS:
+                extra[name] = value
             continue
-        result[slot.name] = value
-        position += 1
-    return result
+        if not widget.saved:
+            continue
+        try:
+            check_value(widget, value)
+        except Mismatch as exc:
+            raise _mismatch_error(source, node_id, node_type, exc) from None
+        widget.value, widget.from_file = value, True
+        if widget.kind == DYNAMIC_COMBO:
+            from .widgets import select_dynamic_option
+
+            select_dynamic_option(widget, value)
+            for child in flatten(widget.children):
+                if child.name in values:
+                    child.value, child.from_file = values[child.name], True
+    return extra
 
 
-class _UIGraph:
-    def __init__(self, workflow: dict, source: str):
+def _live_inputs(node: dict, node_type: str, node_info: dict, widgets: list[Widget]) -> list:
+    """The node's input slots in the frontend's order: sockets, then widget inputs, then the
+    file's other inputs; each with the file's link."""
+    saved = [dict(entry) for entry in node.get("inputs") or [] if isinstance(entry, dict)]
+    by_name = {entry.get("name"): entry for entry in saved}
+    live, used = [], set()
+
+    def add(name, kind, widget_name=None):
+        entry = dict(by_name.get(name) or {"name": name, "link": None})
+        entry["name"], entry["type"] = name, kind
+        if widget_name:
+            entry["widget"] = {"name": widget_name}
+        live.append(entry)
+        used.add(name)
+
+    ordered = ordered_inputs(node_type, node_info)
+    for name, spec, _optional in ordered:
+        if has_widget(spec):
+            continue
+        kind = spec_type(spec)
+        if kind == AUTOGROW:
+            grown = [entry["name"] for entry in saved if str(entry.get("name", "")).startswith(name + ".")]
+            template = spec_options(spec).get("template") or {}
+            if not grown:
+                names = template.get("names")
+                count = int(template.get("min", 1) or 0)
+                grown = [f"{name}.{names[i] if names else str(template.get('prefix', '')) + str(i)}" for i in range(count)]
+            inner = next(iter(((template.get("input") or {}).get("required") or {}).values()), ["*"])
+            for grown_name in grown:
+                add(grown_name, spec_type(inner))
+        elif kind == MATCHTYPE:
+            add(name, (spec_options(spec).get("template") or {}).get("allowed_types", "*"))
+        else:
+            add(name, kind)
+    for widget in widgets:
+        if widget.spec is None or widget.kind in ("CONTROL", "FILTER"):
+            continue
+        add(widget.name, "COMBO" if widget.kind == DYNAMIC_COMBO else spec_type(widget.spec), widget.name)
+        for child in flatten(widget.children):
+            if child.spec is not None and child.kind not in ("CONTROL", "FILTER"):
+                add(child.name, spec_type(child.spec), child.name)
+    for entry in saved:
+        if entry.get("name") not in used:
+            live.append(entry)
+    return live
+
+
+def _instance_inputs(node: dict, subgraph: g.Scope) -> list:
+    """A subgraph instance's input slots: the subgraph's inputs in order, each with the file's
+    link for the input of that name, then any other inputs the file lists."""
+    saved = [dict(entry) for entry in node.get("inputs") or [] if isinstance(entry, dict)]
+    by_name = {entry.get("name"): entry for entry in saved}
+    live = []
+    for slot in subgraph.inputs:
+        if not isinstance(slot, dict):
+            continue
+        entry = dict(by_name.get(slot.get("name")) or {"link": None})
+        entry["name"], entry["type"] = slot.get("name"), slot.get("type")
+        live.append(entry)
+    names = {entry["name"] for entry in live}
+    return live + [entry for entry in saved if entry.get("name") not in names]
+
+
+class _Converter:
+    def __init__(self, workflow: dict, object_info: dict, source: str, rng):
+        self.object_info = object_info
         self.source = source
-        self.nodes = {}
-        for node in workflow.get("nodes", []):
-            if not isinstance(node, dict) or "id" not in node or "type" not in node:
-                raise RunnerError(f"{source}: every entry of \"nodes\" needs an \"id\" and a \"type\"")
-            self.nodes[str(node["id"])] = node
-        self.links = {}
-        for link in workflow.get("links", []) or []:
-            if isinstance(link, dict):
-                link_id = link.get("id")
-                entry = (link.get("origin_id"), link.get("origin_slot"), link.get("target_id"), link.get("target_slot"), link.get("type"))
-            elif isinstance(link, (list, tuple)) and len(link) >= 5:
-                link_id = link[0]
-                entry = tuple(link[1:6]) if len(link) >= 6 else tuple(link[1:5]) + ("*",)
-            else:
-                raise RunnerError(f"{source}: malformed link {link!r}: expected [id, origin_id, origin_slot, target_id, target_slot, type]")
-            self.links[link_id] = entry
-        subgraphs = (workflow.get("definitions") or {}).get("subgraphs") or []
-        self.subgraph_ids = {sub.get("id") for sub in subgraphs if isinstance(sub, dict)}
+        self.rng = rng or random.Random()
+        self.workflow = expand_group_nodes(workflow, object_info, source)
+        self.subgraphs = g.collect_subgraphs(self.workflow, source)
+        self.nodes: dict[str, g.ExecNode] = {}
 
-    def resolve(self, link_id, seen=None):
-        """Follow a link to ``("link", [node_id, slot])``, ``("value", v)`` or None (nothing)."""
-        seen = set() if seen is None else seen
-        if link_id is None or link_id in seen:
-            return None
-        seen.add(link_id)
-        link = self.links.get(link_id)
-        if link is None:
-            return None
-        origin_id, origin_slot = str(link[0]), link[1]
-        origin = self.nodes.get(origin_id)
-        if origin is None:
-            return None
-        mode = origin.get("mode", 0)
-        if mode == MODE_MUTED:
-            return None
-        if origin["type"] == REROUTE_TYPE:
-            inputs = origin.get("inputs") or []
-            return self.resolve(inputs[0].get("link"), seen) if inputs else None
-        if origin["type"] == PRIMITIVE_TYPE:
-            values = origin.get("widgets_values") or []
-            return ("value", values[0]) if values else None
-        if mode == MODE_BYPASS:
-            return self._through_bypassed(origin, origin_slot, link[4], seen)
-        return ("link", [origin_id, origin_slot])
+    def where(self, node: g.ExecNode) -> str:
+        inside = f" in subgraph {node.scope.name!r}" if node.path else ""
+        return f"node {node.exec_id}{inside}"
 
-    def _through_bypassed(self, node, slot, link_type, seen):
-        outputs = node.get("outputs") or []
-        wanted = outputs[slot].get("type") if slot < len(outputs) else link_type
-        inputs = node.get("inputs") or []
-
-        def matches(entry):
-            kind = entry.get("type")
-            return entry.get("link") is not None and (kind == wanted or "*" in (kind, wanted))
-
-        candidates = ([inputs[slot]] if slot < len(inputs) else []) + list(inputs)
-        for entry in candidates:
-            if matches(entry):
-                return self.resolve(entry["link"], seen)
-        return None
-
-
-def ui_to_api(workflow: dict, object_info: dict, source: str = "workflow") -> dict:
-    """Convert a UI-format workflow to the API format, using the server's ``/object_info``."""
-    graph = _UIGraph(workflow, source)
-    prompt = {}
-    for node_id, node in graph.nodes.items():
-        node_type = node["type"]
-        mode = node.get("mode", 0)
-        if node_type in VIRTUAL_TYPES or mode in (MODE_MUTED, MODE_BYPASS):
-            continue
-        if node_type in graph.subgraph_ids:
-            raise RunnerError(
-                f"{source}: node {node_id} is a subgraph; the runner converts flat graphs only "
-                "(unpack the subgraph in the canvas, or export with \"Export (API)\")"
-            )
-        node_info = object_info.get(node_type)
-        if node_info is None:
-            raise unknown_node_error(source, node_id, node_type)
-        inputs = widget_inputs(node, node_info)
-        for entry in node.get("inputs") or []:
-            link_id = entry.get("link")
-            if link_id is None:
+    def build(self, scope: g.Scope, path: tuple, instance, stack: tuple = ()):
+        for node_id, node in scope.nodes.items():
+            node_type = RENAMED_TYPES.get(node["type"], node["type"])
+            if node_type != node["type"]:
+                node = dict(node, type=node_type)
+            exec_id = ":".join(path + (node_id,))
+            if node_type in self.subgraphs:
+                if node_type in stack:
+                    raise RunnerError(f"{self.source}: subgraph {self.subgraphs[node_type].name!r} contains itself (node {exec_id})")
+                inner = self.subgraphs[node_type]
+                exec_node = g.ExecNode(exec_id, node, scope, path, instance, _instance_inputs(node, inner), subgraph=inner)
+                self.nodes[exec_id] = exec_node
+                self.build(inner, path + (node_id,), exec_node, stack + (node_type,))
+                self._promote_widgets(exec_node)
                 continue
-            name = (entry.get("widget") or {}).get("name") or entry.get("name")
-            resolved = graph.resolve(link_id)
-            if resolved is None:
+            info = self.object_info.get(node_type)
+            if info is None or node_type in VIRTUAL_TYPES:
+                exec_node = g.ExecNode(exec_id, node, scope, path, instance, [dict(e) for e in node.get("inputs") or []])
+                if node_type not in VIRTUAL_TYPES:
+                    exec_node.node = dict(node, _unknown=True)
+                self.nodes[exec_id] = exec_node
                 continue
-            inputs[name] = resolved[1]  # a [node_id, slot] link or a PrimitiveNode's value
-        title = node.get("title") or node_info.get("display_name") or node_type
-        prompt[node_id] = {"class_type": node_type, "inputs": inputs, "_meta": {"title": title}}
-    if not prompt:
-        raise RunnerError(f"{source}: the workflow has no nodes to run (all are notes, muted or bypassed)")
-    return prompt
+            widgets = node_widgets(node_type, info)
+            extra = _fill_node_widgets(node, info, widgets, self.source, self._label(exec_id, scope, path))
+            for name, value in extra.items():
+                widgets.append(Widget(name, "EXTRA", None, value, from_file=True))
+            self._fix_loaded_values(node_type, widgets)
+            exec_node = g.ExecNode(exec_id, node, scope, path, instance, _live_inputs(node, node_type, info, widgets), info, widgets)
+            self.nodes[exec_id] = exec_node
+
+    def _label(self, exec_id, scope, path) -> str:
+        return f"{exec_id} (in subgraph {scope.name!r})" if path else exec_id
+
+    @staticmethod
+    def _fix_loaded_values(node_type: str, widgets: list[Widget]) -> None:
+        for widget in flatten(widgets):
+            if node_type in CONTROL_FIX_TYPES and widget.name == CONTROL_WIDGET and isinstance(widget.value, bool):
+                widget.value = "randomize" if widget.value else "fixed"
+            if node_type in ("KSampler", "KSamplerAdvanced") and widget.name == "sampler_name" and isinstance(widget.value, str) \
+                    and widget.value.startswith("sample_"):
+                widget.value = widget.value[len("sample_"):]
+
+    def _promote_widgets(self, instance: g.ExecNode) -> None:
+        """The subgraph instance's widgets: one per input that feeds a widget inside."""
+        subgraph = instance.subgraph
+        slots = {slot.get("name"): slot for slot in subgraph.inputs if isinstance(slot, dict)}
+        widgets = []
+        for entry in instance.inputs:
+            slot = slots.get(entry.get("name"))
+            if slot is None:
+                continue
+            link_ids = slot.get("linkIds") or [lid for lid, link in subgraph.links.items()
+                                               if g._as_int(link.origin_id) == g.SUBGRAPH_INPUT_NODE and link.origin_slot == subgraph.inputs.index(slot)]
+            for link_id in link_ids:
+                link = subgraph.link(link_id)
+                if link is None:
+                    continue
+                target = self.nodes.get(":".join(instance.path + (str(instance.node["id"]), str(link.target_id))))
+                if target is None:
+                    continue
+                target_input = next((e for e in target.inputs if e.get("link") is not None and g._as_int(e.get("link")) == g._as_int(link_id)), None)
+                widget_name = ((target_input or {}).get("widget") or {}).get("name")
+                inner = target.widget(widget_name) if widget_name else None
+                if inner is None:
+                    continue
+                promoted = Widget(slot["name"], inner.kind, inner.spec, copy.deepcopy(inner.value))
+                widgets.append(promoted)
+                entry["widget"] = {"name": slot["name"]}
+                break
+        values = instance.node.get("widgets_values")
+        if isinstance(values, list):
+            for widget, value in zip(widgets, values):
+                widget.value, widget.from_file = value, True
+            proxies = (instance.node.get("properties") or {}).get("proxyWidgets")
+            if isinstance(proxies, list):
+                by_name = {w.name: w for w in widgets}
+                for index, proxy in enumerate(proxies):
+                    if isinstance(proxy, (list, tuple)) and len(proxy) == 2 and str(proxy[0]) == "-1" and index < len(values):
+                        widget = by_name.get(proxy[1])
+                        if widget is not None and values[index] is not None:
+                            widget.value = values[index]
+        for widget in widgets:
+            if widget.from_file:
+                try:
+                    check_value(widget, widget.value)
+                except Mismatch as exc:
+                    raise _mismatch_error(self.source, instance.exec_id, f"subgraph {subgraph.name!r}", exc) from None
+        instance.widgets = widgets
+
+    def apply_primitives(self) -> None:
+        """Each PrimitiveNode's value replaces the widget value of every input it feeds."""
+        for node in list(self.nodes.values()):
+            if node.type != PRIMITIVE_TYPE or node.info is not None:
+                continue
+            values = node.node.get("widgets_values")
+            if not isinstance(values, list) or not values:
+                continue
+            value = values[0]
+            outputs = node.node.get("outputs") or []
+            for link_id in (outputs[0].get("links") or []) if outputs else []:
+                link = node.scope.link(link_id)
+                if link is None:
+                    continue
+                target = self.nodes.get(":".join(node.path + (str(link.target_id),)))
+                if target is None:
+                    continue
+                entry = next((e for e in target.inputs if e.get("link") is not None and g._as_int(e.get("link")) == g._as_int(link_id)), None)
+                widget_name = ((entry or {}).get("widget") or {}).get("name")
+                widget = target.widget(widget_name) if widget_name else None
+                if widget is None:
+                    continue
+                try:
+                    check_value(widget, value)
+                except Mismatch as exc:
+                    raise _mismatch_error(self.source, target.exec_id, target.type, exc,
+                                          f" from PrimitiveNode {node.exec_id}") from None
+                widget.value = value
+
+    def sendable(self, node: g.ExecNode) -> bool:
+        return not node.is_virtual and node.mode not in (MODE_MUTED, MODE_BYPASS)
+
+    def widget_value(self, widget: Widget):
+        value = widget.value
+        if widget.kind == "STRING" and widget.options.get("dynamicPrompts") is True and isinstance(value, str):
+            value = expand_dynamic_prompt(value, self.rng)
+        return value
+
+    def convert(self) -> dict:
+        root = g.parse_scope(self.workflow, self.source)
+        self.build(root, (), None)
+        self.apply_primitives()
+        resolver = g.Resolver(self.nodes, self.source)
+        prompt = {}
+        for exec_id, node in self.nodes.items():
+            if not self.sendable(node):
+                continue
+            if node.node.get("_unknown"):
+                raise unknown_node_error(self.source, self._label(exec_id, node.scope, node.path), node.type)
+            inputs = {}
+            for widget in flatten(node.widgets):
+                if widget.sent and widget.name:
+                    inputs[widget.name] = _wrap(self.widget_value(widget))
+            for slot, entry in enumerate(node.inputs):
+                resolved = resolver.resolve_input(node, slot)
+                if resolved is None:
+                    continue
+                if resolved[0] == "value":
+                    inputs[entry.get("name")] = _wrap(resolved[1])
+                else:
+                    inputs[entry.get("name")] = [resolved[1], resolved[2]]
+            title = node.node.get("title") or (node.info or {}).get("display_name") or node.type
+            prompt[exec_id] = {"inputs": inputs, "class_type": node.type, "_meta": {"title": title}}
+        for entry in prompt.values():
+            inputs = entry["inputs"]
+            for name, value in list(inputs.items()):
+                if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and value[0] not in prompt:
+                    del inputs[name]
+        if not prompt:
+            raise RunnerError(f"{self.source}: the workflow has no nodes to run (all are notes, muted or bypassed)")
+        return prompt
+
+
+def _wrap(value):
+    return {"__value__": value} if isinstance(value, list) else value
+
+
+def ui_to_api(workflow: dict, object_info: dict, source: str = "workflow", rng: random.Random | None = None) -> dict:
+    """Convert a UI-format workflow to the API format, using the server's ``/object_info``.
+
+    ``rng`` picks the choices of dynamic prompts (``{a|b}``); a fresh one by default.
+    """
+    return _Converter(workflow, object_info, source, rng).convert()
 
 
 def unknown_node_error(source: str, node_id, node_type: str) -> RunnerError:

@@ -303,6 +303,7 @@ class _Converter:
         subgraph = instance.subgraph
         slots = {slot.get("name"): slot for slot in subgraph.inputs if isinstance(slot, dict)}
         widgets = []
+        connected: dict = {}  # promoted widget -> the inner widgets it sets when the graph is saved
         for entry in instance.inputs:
             slot = slots.get(entry.get("name"))
             if slot is None:
@@ -321,10 +322,10 @@ class _Converter:
                 inner = target.widget(widget_name) if widget_name else None
                 if inner is None:
                     continue
-                promoted = Widget(slot["name"], inner.kind, inner.spec, copy.deepcopy(inner.value))
-                widgets.append(promoted)
-                entry["widget"] = {"name": slot["name"]}
-                break
+                if not any(w.name == slot["name"] for w in widgets):
+                    widgets.append(Widget(slot["name"], inner.kind, inner.spec, copy.deepcopy(inner.value)))
+                    entry["widget"] = {"name": slot["name"]}
+                connected.setdefault(slot["name"], []).append((target.exec_id, widget_name))
         values = instance.node.get("widgets_values")
         if isinstance(values, list):
             for widget, value in zip(widgets, values):
@@ -344,6 +345,19 @@ class _Converter:
                 except Mismatch as exc:
                     raise _mismatch_error(self.source, instance.exec_id, f"subgraph {subgraph.name!r}", exc) from None
         instance.widgets = widgets
+        instance.node = dict(instance.node, _connected_widgets=connected)
+
+    def copy_promoted_values(self) -> None:
+        """Saving the graph (which queueing does) writes each promoted widget's value into the
+        inner widgets it stands for; an inner input fed from outside by a PrimitiveNode keeps it."""
+        instances = sorted((n for n in self.nodes.values() if n.subgraph is not None), key=lambda n: len(n.path))
+        for instance in instances:
+            for widget in instance.widgets:
+                for exec_id, name in instance.node.get("_connected_widgets", {}).get(widget.name, []):
+                    target = self.nodes.get(exec_id)
+                    inner = target.widget(name) if target is not None else None
+                    if inner is not None:
+                        inner.value = copy.deepcopy(widget.value)
 
     def apply_primitives(self) -> None:
         """Each PrimitiveNode's value replaces the widget value of every input it feeds."""
@@ -387,6 +401,7 @@ class _Converter:
         root = g.parse_scope(self.workflow, self.source)
         self.build(root, (), None)
         self.apply_primitives()
+        self.copy_promoted_values()
         resolver = g.Resolver(self.nodes, self.source)
         prompt = {}
         for exec_id, node in self.nodes.items():
@@ -395,7 +410,10 @@ class _Converter:
             if node.node.get("_unknown"):
                 raise unknown_node_error(self.source, self._label(exec_id, node.scope, node.path), node.type)
             inputs = {}
+            declared = _declared_inputs(node.info)
             for widget in flatten(node.widgets):
+                if widget.kind == "UI" and widget.name not in declared:
+                    continue  # the frontend's own display widgets (audio player, 3D view, ...): the server ignores them
                 if widget.sent and widget.name:
                     inputs[widget.name] = _wrap(self.widget_value(widget))
             for slot, entry in enumerate(node.inputs):
@@ -416,6 +434,11 @@ class _Converter:
         if not prompt:
             raise RunnerError(f"{self.source}: the workflow has no nodes to run (all are notes, muted or bypassed)")
         return prompt
+
+
+def _declared_inputs(info) -> set:
+    sections = (info or {}).get("input") or {}
+    return set(sections.get("required") or {}) | set(sections.get("optional") or {})
 
 
 def _wrap(value):

@@ -77,9 +77,9 @@ def test_files_saved_without_the_control_widget_still_line_up(info):
 
 
 def test_widget_slots_come_from_object_info(info):
-    names = [slot.name for slot in widget_slots(info["KSampler"])]
-    assert names == ["seed", None, "steps", "cfg", "sampler_name", "scheduler", "denoise"]
-    assert [slot.name for slot in widget_slots(info["RandomNoise"])] == ["noise_seed", None]
+    names = [slot.name for slot in widget_slots(info["KSampler"], "KSampler")]
+    assert names == ["seed", "control_after_generate", "steps", "cfg", "sampler_name", "scheduler", "denoise"]
+    assert [slot.name for slot in widget_slots(info["RandomNoise"], "RandomNoise")] == ["noise_seed", "control_after_generate"]
     assert [slot.name for slot in widget_slots(info["SaveAnimatedWEBP"])] == ["filename_prefix", "fps", "lossless", "quality", "method"]
 
 
@@ -189,8 +189,10 @@ def test_upload_widget_on_either_side_of_later_widgets(info, values):
 
 
 def test_widgets_saved_by_name(info):
+    # Saved by name (as VideoHelperSuite saves its nodes): undeclared names are sent as they are,
+    # as the frontend sends every widget the pack's code added.
     node = _node(1, "EmptyLatentImage", {"width": 64, "height": 32, "batch_size": 2, "not_an_input": 1})
-    assert widget_inputs(node, info["EmptyLatentImage"]) == {"width": 64, "height": 32, "batch_size": 2}
+    assert widget_inputs(node, info["EmptyLatentImage"]) == {"width": 64, "height": 32, "batch_size": 2, "not_an_input": 1}
 
 
 def test_unknown_node_type_names_node_and_type(info):
@@ -207,12 +209,12 @@ def test_muted_or_bypassed_unknown_nodes_do_not_stop_the_run(info):
     assert "70" not in ui_to_api(graph, info) and "71" not in ui_to_api(graph, info)
 
 
-def test_subgraphs_are_refused_clearly(info):
+def test_an_empty_subgraph_instance_contributes_nothing(info):
     graph = txt2img_graph()
-    graph["definitions"] = {"subgraphs": [{"id": "0b5c3e1a-1111-2222-3333-444455556666", "nodes": []}]}
+    graph["definitions"] = {"subgraphs": [{"id": "0b5c3e1a-1111-2222-3333-444455556666", "name": "Empty", "nodes": [], "links": [],
+                                           "inputs": [], "outputs": []}]}
     graph["nodes"].append(_node(80, "0b5c3e1a-1111-2222-3333-444455556666", []))
-    with pytest.raises(RunnerError, match="node 80 is a subgraph"):
-        ui_to_api(graph, info)
+    assert set(ui_to_api(graph, info)) == {"3", "4", "5", "6", "7", "8", "9"}
 
 
 def test_api_format_passes_through_and_is_checked(info):

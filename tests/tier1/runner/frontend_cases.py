@@ -2,7 +2,9 @@
 
 Every case is ``(workflow, expected_prompt)``. The expected prompts follow the frontend's
 ``graphToPrompt`` and were checked by loading each workflow into the real frontend, in headless
-Chromium, against a ComfyUI v0.8.0 server (``benchmarks/runner_corpus/frontend_prompts.py``).
+Chromium, against a ComfyUI v0.8.0 server (``corpus/frontend_prompts.py`` beside this file), except VideoHelperSuite's Video Combine,
+which that server lacks: its case follows the pack's frontend code (widgets saved by name, all sent
+but its preview).
 The node entries are those of ``tests/fixtures/runner/object_info.json``.
 """
 from __future__ import annotations

@@ -20,7 +20,7 @@ Modules: ``rates`` (exact rates, frame selection, resampling), ``paths`` (video 
 from .audio import load_audio
 from .chunks import ENCODE_CHUNK
 from .decode import LoadedVideo, load_video, output_size
-from .encode import EncodeResult, encode_video, frame_order
+from .encode import EncodeResult, encode_video, frame_order, written_order
 from .formats import FORMATS, FORMATS_BY_NAME, PIX_FMT_CHOICES, OutputFormat, available_formats, output_format
 from .metadata import read_metadata
 from .paths import VIDEO_EXTENSIONS, list_videos, resolve_inside
@@ -32,4 +32,5 @@ __all__ = [
     "EncodeResult", "FrameSelection", "LoadedVideo", "OutputFormat", "VideoInfo",
     "available_formats", "encode_video", "exact_rate", "frame_order", "list_videos", "load_audio", "load_video",
     "output_format", "output_size", "probe", "read_metadata", "resample_to_rate", "resolve_inside",
+    "written_order",
 ]

@@ -18,7 +18,7 @@ import torch
 
 from .audio import AudioMuxer
 from .chunks import uint8_chunks
-from .formats import even_padding, output_format, resolve_pix_fmt
+from .formats import OutputFormat, even_padding, output_format, resolve_pix_fmt
 from .rates import exact_rate
 from .yuv import tag_bt709_limited, yuv_frames
 
@@ -45,6 +45,15 @@ def frame_order(count: int, pingpong: bool = False, repeats: int = 1) -> list[in
     return order * max(1, repeats)
 
 
+def written_order(fmt: OutputFormat, count: int, pingpong: bool = False, loop_count: int = 0) -> list[int]:
+    """Indices of the input frames in the order ``fmt`` writes them.
+
+    Video formats and PNG sequences play the frames ``loop_count`` more times; GIF and
+    WebP store the loop count in the file instead.
+    """
+    return frame_order(count, pingpong, loop_count + 1 if fmt.kind in ("av", "png") else 1)
+
+
 def encode_video(images: torch.Tensor, path: str, format_name: str, frame_rate, crf: int = 19,
                  pix_fmt: str = "auto", loop_count: int = 0, pingpong: bool = False,
                  audio: Optional[dict] = None, metadata: Optional[dict] = None,
@@ -67,8 +76,7 @@ def encode_video(images: torch.Tensor, path: str, format_name: str, frame_rate, 
         raise ValueError(f"crf {crf} is outside {lo}..{hi} for {format_name}")
     if loop_count < 0:
         raise ValueError(f"loop_count must be >= 0, got {loop_count}")
-    repeats = loop_count + 1 if fmt.kind in ("av", "png") else 1
-    order = frame_order(images.shape[0], pingpong, repeats)
+    order = written_order(fmt, images.shape[0], pingpong, loop_count)
     if fmt.kind == "png" and os.path.exists(path):
         raise ValueError(f"{path} already exists; a PNG sequence is written into a new folder")
     folder = os.path.dirname(os.path.abspath(path))

@@ -72,6 +72,20 @@ def test_frame_order_pingpong_and_repeats():
     assert video.frame_order(2, pingpong=True) == [0, 1]
 
 
+def test_written_order_repeats_for_video_and_png_only():
+    for name in ("h264-mp4", "png-sequence"):
+        assert video.written_order(video.FORMATS_BY_NAME[name], 3, pingpong=True, loop_count=1) == [0, 1, 2, 1] * 2
+    for name in ("gif", "webp"):  # the loop count is stored in the file instead
+        assert video.written_order(video.FORMATS_BY_NAME[name], 3, pingpong=True, loop_count=1) == [0, 1, 2, 1]
+
+
+def test_expected_count_for_the_progress_bar():
+    assert FrameSelection().expected_count(30, 1.0) == 30
+    assert FrameSelection(force_rate=Fraction(60), skip_first_frames=10, select_every_nth=4).expected_count(30, 1.0) == 13
+    assert FrameSelection(frame_load_cap=5).expected_count(30, 1.0) == 5
+    assert FrameSelection(skip_first_frames=50).expected_count(30, 1.0) == 1  # never an empty bar
+
+
 def test_only_available_encoders_are_listed():
     names = video.available_formats()
     assert {"h264-mp4", "gif", "webp", "png-sequence"} <= set(names)
@@ -565,6 +579,13 @@ def test_paths_outside_the_folder_are_refused(tmp_path):
             video.resolve_inside(bad, str(inside))
     with pytest.raises(ValueError, match="not found"):
         video.resolve_inside("missing.mp4", str(inside))
+
+
+def test_listed_videos_are_relative_sorted_and_skip_other_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("b.MP4", "a.webm", "sub/c.gif", "notes.txt", ".hidden.mp4", "sub/d.png"):
+        (tmp_path / name).write_bytes(b"x")
+    assert video.list_videos(str(tmp_path)) == ["a.webm", "b.MP4", "sub/c.gif"]
 
 
 def test_not_a_video_is_a_clear_error(tmp_path):

@@ -17,7 +17,6 @@ Rows:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -33,19 +32,11 @@ import av
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pack import import_pack  # noqa: E402
 
-
-def _import_pack():
-    """``video/video_io.py`` on its own: it has no relative imports, so the benchmark does
-    not depend on the rest of the pack (or ComfyUI) importing."""
-    name = "steadyframe_video_io"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "video" / "video_io.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+import_pack()
+from steadyframe import video  # noqa: E402
 
 
 def make_frames(count: int, size: int) -> torch.Tensor:
@@ -96,8 +87,8 @@ def timed_side_by_side(cases: dict) -> dict:
 
 # ------------------------------------------------------------------ speed cases
 
-def encode_steadyframe(video_io, frames, path):
-    video_io.encode_video(frames, path, "h264-mp4", 24, crf=19)
+def encode_steadyframe(frames, path):
+    video.encode_video(frames, path, "h264-mp4", 24, crf=19)
 
 
 def encode_plain_pyav(frames_u8, path):
@@ -172,12 +163,11 @@ def _peak_rss_bytes() -> int:
 
 
 def child(mode: str, frames: int, size: int, path: str) -> dict:
-    video_io = _import_pack()
     if mode.startswith("encode"):
         tensor = make_frames(frames, size)
         before = _rss_bytes()
         if mode == "encode-steadyframe":
-            video_io.encode_video(tensor, path, "h264-mp4", 24, crf=19)
+            video.encode_video(tensor, path, "h264-mp4", 24, crf=19)
         else:  # convert the whole batch to 8-bit first, then encode
             all_u8 = (tensor * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
             encode_plain_pyav(all_u8, path)
@@ -185,7 +175,7 @@ def child(mode: str, frames: int, size: int, path: str) -> dict:
         return {"tensor": tensor.numel() * 4, "above_start": peak - before}
     before = _rss_bytes()
     if mode == "load-steadyframe":
-        images = video_io.load_video(path).images
+        images = video.load_video(path).images
     else:
         images = decode_everything(path)
     peak = _peak_rss_bytes()
@@ -216,7 +206,6 @@ def main():
 
     global REPEATS
     REPEATS = max(1, args.repeats)
-    video_io = _import_pack()
     ffmpeg = find_ffmpeg(args.ffmpeg)
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs; python {platform.python_version()}, "
           f"torch {torch.__version__}, PyAV {av.__version__} (libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))})")
@@ -233,7 +222,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ours = os.path.join(tmp, "ours.mp4")
-        cases = {"ours": lambda: encode_steadyframe(video_io, frames, ours),
+        cases = {"ours": lambda: encode_steadyframe(frames, ours),
                  "plain": lambda: encode_plain_pyav(frames_u8, os.path.join(tmp, "plain.mp4"))}
         if ffmpeg:
             cases["ffmpeg"] = lambda: encode_ffmpeg(ffmpeg, frames_u8, os.path.join(tmp, "ff.mp4"))
@@ -244,10 +233,10 @@ def main():
         if ffmpeg:
             rows.append(("encode", "ffmpeg CLI (raw rgb24 pipe)", n / best["ffmpeg"], best["ffmpeg"] / t_ours))
 
-        t_load = timed(lambda: video_io.load_video(ours))
+        t_load = timed(lambda: video.load_video(ours))
         t_all = timed(lambda: decode_everything(ours))
         cap = max(1, n // 10)
-        t_cap = timed(lambda: video_io.load_video(ours, video_io.FrameSelection(frame_load_cap=cap)))
+        t_cap = timed(lambda: video.load_video(ours, video.FrameSelection(frame_load_cap=cap)))
         rows.append(("decode", "SteadyFrame load_video (all frames)", n / t_load, None))
         rows.append(("decode", "decode-everything (to_ndarray, stack)", n / t_all, (n / t_load) / (n / t_all)))
         if ffmpeg:
@@ -264,11 +253,11 @@ def main():
 
         m = args.memory_frames
         clip = os.path.join(tmp, "mem.mp4")
-        video_io.encode_video(make_frames(m, s), clip, "h264-mp4", 24, crf=19)
+        video.encode_video(make_frames(m, s), clip, "h264-mp4", 24, crf=19)
         print(f"\npeak RSS, {m} frames of {s}x{s} (fresh process per case; MB above the RSS before the call)")
         print(f"{'case':55} {'tensor MB':>10} {'peak above start MB':>20} {'minus tensor MB':>16}")
         mem_rows = [
-            (f"encode: SteadyFrame (chunks of {video_io.ENCODE_CHUNK} frames)", run_child("encode-steadyframe", m, s, os.path.join(tmp, "e1.mp4")), False),
+            (f"encode: SteadyFrame (chunks of {video.ENCODE_CHUNK} frames)", run_child("encode-steadyframe", m, s, os.path.join(tmp, "e1.mp4")), False),
             ("encode: whole batch to 8-bit first, then encode", run_child("encode-all-at-once", m, s, os.path.join(tmp, "e2.mp4")), False),
             ("load: SteadyFrame streamed (8-bit until the end)", run_child("load-steadyframe", m, s, clip), True),
             ("load: decode-everything (float per frame, stack)", run_child("load-everything", m, s, clip), True),

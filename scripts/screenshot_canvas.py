@@ -17,7 +17,6 @@ Rerun (Debian; any Chromium works):
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -33,14 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from runner.server import ManagedServer  # noqa: E402  (needs the repository on sys.path)
-
-
-def _video_io():
-    spec = importlib.util.spec_from_file_location("steadyframe_video_io", REPO / "video" / "video_io.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from video import encode_video  # noqa: E402  (the pure video package; it imports nothing outside itself)
 
 
 def sample_clip(frames: int = 48, width: int = 640, height: int = 360) -> torch.Tensor:
@@ -75,7 +67,7 @@ def main() -> None:
         input_dir, output_dir, user_dir = Path(tmp, "input"), Path(tmp, "output"), Path(tmp, "user")
         for folder in (input_dir, output_dir, user_dir):
             folder.mkdir()
-        _video_io().encode_video(sample_clip(), str(input_dir / "steadyframe_sample.mp4"), "h264-mp4", 24, crf=16)
+        encode_video(sample_clip(), str(input_dir / "steadyframe_sample.mp4"), "h264-mp4", 24, crf=16)
         workflow = json.loads(Path(args.workflow).read_text())
         raw = Path(tmp, "canvas.png")
         with ManagedServer(args.comfyui, python=args.python, input_dir=input_dir, output_dir=output_dir,

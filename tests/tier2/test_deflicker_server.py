@@ -14,7 +14,7 @@ from steadyframe.nodes.deflicker_nodes import SteadyFrameDeflicker, SteadyFrameT
 from steadyframe.postprocess.metrics import luminance_flicker
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
-from steadyframe.video import video_io
+from steadyframe.video import encode_video, load_video
 from support.deflicker_synthetic import inject_flicker, moving_clip
 from support.server_queue import run_prompt
 
@@ -56,7 +56,7 @@ def test_deflicker_workflow_in_the_queue(comfyui_root, tmp_path):
     source = _flickering_clip()
     (tmp_path / "input").mkdir()
     (tmp_path / "output").mkdir()
-    video_io.encode_video(source, str(tmp_path / "input" / "steadyframe_sample.mp4"), "h264-mp4", 24.0, crf=0)
+    encode_video(source, str(tmp_path / "input" / "steadyframe_sample.mp4"), "h264-mp4", 24.0, crf=0)
     with ManagedServer(comfyui_root, input_dir=tmp_path / "input", output_dir=tmp_path / "output",
                        startup_timeout=600) as server:
         workflow = json.loads(WORKFLOW.read_text())
@@ -75,6 +75,6 @@ def test_deflicker_workflow_in_the_queue(comfyui_root, tmp_path):
         assert float(warp["images"]) < 0.2 * float(warp["reference"]), report
 
         record = entry["outputs"]["4"]["images"][0]
-        written = video_io.load_video(str(server.output_directory / "SteadyFrame" / record["filename"]))
+        written = load_video(str(server.output_directory / "SteadyFrame" / record["filename"]))
         assert written.images.shape == source.shape
         assert luminance_flicker(written.images) < 0.2 * luminance_flicker(source)

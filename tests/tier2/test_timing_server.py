@@ -11,7 +11,7 @@ import pytest
 
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
-from steadyframe.video import video_io
+from steadyframe.video import encode_video, load_video
 from support.moving_scene import MovingSquareScene
 from support.server_queue import run_prompt
 
@@ -30,8 +30,8 @@ def test_retime_interpolate_workflow_in_the_queue(comfyui_root, tmp_path):
                               square_velocity=(1.0, 0.5), background_velocity=(0.0, 0.0))
     (tmp_path / "input").mkdir()
     (tmp_path / "output").mkdir()
-    video_io.encode_video(scene.frames(range(SOURCE_FRAMES)), str(tmp_path / "input" / "steadyframe_sample.mp4"),
-                          "h264-mp4", 24.0, crf=0)
+    encode_video(scene.frames(range(SOURCE_FRAMES)), str(tmp_path / "input" / "steadyframe_sample.mp4"),
+                 "h264-mp4", 24.0, crf=0)
     with ManagedServer(comfyui_root, input_dir=tmp_path / "input", output_dir=tmp_path / "output",
                        startup_timeout=600) as server:
         workflow = json.loads(WORKFLOW.read_text())
@@ -44,7 +44,7 @@ def test_retime_interpolate_workflow_in_the_queue(comfyui_root, tmp_path):
         def written(node_id):
             record = entry["outputs"][node_id]["images"][0]
             folder = server.output_directory / record.get("subfolder", "")
-            return video_io.load_video(str(folder / record["filename"]))
+            return load_video(str(folder / record["filename"]))
 
         # 24 fps -> 12 fps (12 frames) -> x2 interpolation: 23 frames written at 24 fps.
         interpolated = written("4")

@@ -8,17 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from steadyframe.video import video_io
-from steadyframe.video.video_io import FrameSelection, encode_video, exact_rate, load_audio, load_video
+from steadyframe import video
+from steadyframe.video import FrameSelection, encode_video, exact_rate, load_audio, load_video
+from steadyframe.video.chunks import float_chunk
+from steadyframe.video.yuv import YuvConverter
 from support.video_clips import frame_numbers, numbered_frames, psnr, smooth_frames, tone, write_vfr_mkv
 
-AV_FORMATS = [f for f in ("h264-mp4", "h265-mp4", "vp9-webm", "av1-webm") if f in video_io.available_formats()]
+AV_FORMATS = [f for f in ("h264-mp4", "h265-mp4", "vp9-webm", "av1-webm") if f in video.available_formats()]
 META = {"prompt": {"3": {"class_type": "KSampler", "inputs": {"seed": 7}}},
         "workflow": {"nodes": [{"id": 3, "type": "KSampler"}], "links": []}}
 
 
 def _ext(name):
-    return video_io.FORMATS_BY_NAME[name].extension
+    return video.FORMATS_BY_NAME[name].extension
 
 
 # ----------------------------------------------------------------------------- rates and selection
@@ -52,29 +54,43 @@ def test_resample_to_rate_vfr_by_hand():
     # Frames at 0, 0.1, 0.15, 0.4 s, the last shown until 0.5 s; a 10 fps clock ticks at
     # 0, .1, .2, .3, .4 -> frames 0, 1, 2 (still shown at .2 and .3), 3.
     times = [Fraction(0), Fraction(1, 10), Fraction(15, 100), Fraction(4, 10)]
-    assert video_io.resample_to_rate(times, Fraction(1, 2), Fraction(10)) == [0, 1, 2, 2, 3]
+    assert video.resample_to_rate(times, Fraction(1, 2), Fraction(10)) == [0, 1, 2, 2, 3]
     # 20 fps: ticks every 0.05 s until 0.5 s.
-    assert video_io.resample_to_rate(times, Fraction(1, 2), Fraction(20)) == [0, 0, 1, 2, 2, 2, 2, 2, 3, 3]
+    assert video.resample_to_rate(times, Fraction(1, 2), Fraction(20)) == [0, 0, 1, 2, 2, 2, 2, 2, 3, 3]
 
 
 def test_output_size_keeps_aspect_rounded_to_8():
-    assert video_io.output_size(640, 360, 0, 0) == (640, 360)
-    assert video_io.output_size(640, 360, 320, 0) == (320, 184)  # 180 -> nearest multiple of 8
-    assert video_io.output_size(640, 360, 0, 96) == (168, 96)
-    assert video_io.output_size(640, 360, 100, 50) == (100, 50)
+    assert video.output_size(640, 360, 0, 0) == (640, 360)
+    assert video.output_size(640, 360, 320, 0) == (320, 184)  # 180 -> nearest multiple of 8
+    assert video.output_size(640, 360, 0, 96) == (168, 96)
+    assert video.output_size(640, 360, 100, 50) == (100, 50)
 
 
 def test_frame_order_pingpong_and_repeats():
-    assert video_io.frame_order(4, pingpong=True) == [0, 1, 2, 3, 2, 1]
-    assert video_io.frame_order(3, repeats=2) == [0, 1, 2, 0, 1, 2]
-    assert video_io.frame_order(2, pingpong=True) == [0, 1]
+    assert video.frame_order(4, pingpong=True) == [0, 1, 2, 3, 2, 1]
+    assert video.frame_order(3, repeats=2) == [0, 1, 2, 0, 1, 2]
+    assert video.frame_order(2, pingpong=True) == [0, 1]
+
+
+def test_written_order_repeats_for_video_and_png_only():
+    for name in ("h264-mp4", "png-sequence"):
+        assert video.written_order(video.FORMATS_BY_NAME[name], 3, pingpong=True, loop_count=1) == [0, 1, 2, 1] * 2
+    for name in ("gif", "webp"):  # the loop count is stored in the file instead
+        assert video.written_order(video.FORMATS_BY_NAME[name], 3, pingpong=True, loop_count=1) == [0, 1, 2, 1]
+
+
+def test_expected_count_for_the_progress_bar():
+    assert FrameSelection().expected_count(30, 1.0) == 30
+    assert FrameSelection(force_rate=Fraction(60), skip_first_frames=10, select_every_nth=4).expected_count(30, 1.0) == 13
+    assert FrameSelection(frame_load_cap=5).expected_count(30, 1.0) == 5
+    assert FrameSelection(skip_first_frames=50).expected_count(30, 1.0) == 1  # never an empty bar
 
 
 def test_only_available_encoders_are_listed():
-    names = video_io.available_formats()
+    names = video.available_formats()
     assert {"h264-mp4", "gif", "webp", "png-sequence"} <= set(names)
     for name in names:
-        codec = video_io.FORMATS_BY_NAME[name].codec
+        codec = video.FORMATS_BY_NAME[name].codec
         if codec:
             av.codec.Codec(codec, "w")  # raises if the listed encoder were missing
 
@@ -199,7 +215,7 @@ def test_float_rgb_to_yuv_gives_the_bt709_limited_range_codes(pix):
     rgb = torch.zeros(1, 2, 2 * len(colours), 3)
     for k, (value, _, _) in enumerate(colours):
         rgb[0, :, 2 * k:2 * k + 2] = torch.tensor(value, dtype=torch.float32)
-    [frame] = video_io._YuvConverter(pix)(rgb.numpy())
+    [frame] = YuvConverter(pix)(rgb.numpy())
     y, cb, cr = _planes(frame, 2, 2 * len(colours))
     for k, (name, (_, codes8, codes10)) in enumerate(BT709_CODES.items()):
         expected = codes10 if pix.endswith("10le") else codes8
@@ -214,7 +230,7 @@ def test_subsampled_chroma_is_the_block_mean_and_rgb_is_clipped_first():
     rgb[0, :, 1, 2] = 1.0
     # Second block: values outside 0..1 (an upscaler's overshoot) count as 0 and 1.
     rgb[0, :, 2:] = (1.5, -0.3, 1.2)
-    [frame] = video_io._YuvConverter("yuv420p")(rgb)
+    [frame] = YuvConverter("yuv420p")(rgb)
     y, cb, cr = _planes(frame, 2, 4)
     kr, kb = 0.2126, 0.0722
     cb_red, cr_red = 128 - 224 * kr / (2 * (1 - kb)), 240
@@ -229,7 +245,7 @@ def test_subsampled_chroma_is_the_block_mean_and_rgb_is_clipped_first():
 def test_ten_bit_output_keeps_the_float_precision():
     # A grey ramp of 1024 levels: 10-bit luma follows the float values, not an 8-bit copy of them.
     ramp = torch.linspace(0, 1, 1024).reshape(1, 1, 1024, 1).expand(1, 2, 1024, 3).contiguous()
-    [frame] = video_io._YuvConverter("yuv420p10le")(ramp.numpy())
+    [frame] = YuvConverter("yuv420p10le")(ramp.numpy())
     y, _, _ = _planes(frame, 2, 1024)
     expected = np.floor(64 + 876 * ramp[0, 0, :, 0].double().numpy() + 0.5).astype(int)
     assert np.abs(y[0] - expected).max() <= 1
@@ -240,10 +256,10 @@ def test_frame_runs_are_views_and_every_order_gives_the_right_frames():
     images = torch.rand(6, 4, 4, 3)
     whole = images.numpy()
     for order in ([1, 2, 3], [4, 3, 2, 1], [5, 0, 1], [2]):
-        chunk = video_io._float_chunk(images, whole, order)
+        chunk = float_chunk(images, whole, order)
         assert np.array_equal(chunk, whole[order]), order
-    assert np.shares_memory(video_io._float_chunk(images, whole, [1, 2, 3]), whole)
-    assert np.shares_memory(video_io._float_chunk(images, whole, [3, 2, 1]), whole)
+    assert np.shares_memory(float_chunk(images, whole, [1, 2, 3]), whole)
+    assert np.shares_memory(float_chunk(images, whole, [3, 2, 1]), whole)
 
 
 @pytest.mark.parametrize("channels", [1, 4])
@@ -307,7 +323,7 @@ def test_png_sequence(tmp_path):
         with Image.open(name) as image:
             got = torch.from_numpy(np.array(image.convert("RGB"))).float() / 255
         assert torch.allclose(got, images[i], atol=0.5 / 255 + 1e-6)
-    assert video_io.read_metadata(result.files[0]) == META
+    assert video.read_metadata(result.files[0]) == META
     with pytest.raises(ValueError, match="already exists"):
         encode_video(images, path, "png-sequence", 8)
 
@@ -490,7 +506,7 @@ def test_no_audio_stream_gives_none(ntsc_mp4):
 def test_metadata_round_trip(tmp_path, name):
     path = str(tmp_path / f"m.{_ext(name)}")
     encode_video(smooth_frames(3, 16, 16), path, name, 8, metadata=META)
-    meta = video_io.read_metadata(path)
+    meta = video.read_metadata(path)
     assert meta["prompt"] == META["prompt"]
     assert meta["workflow"] == META["workflow"]
 
@@ -498,13 +514,13 @@ def test_metadata_round_trip(tmp_path, name):
 def test_metadata_survives_audio_mux(tmp_path):
     path = str(tmp_path / "ma.mp4")
     encode_video(smooth_frames(3, 16, 16), path, "h264-mp4", 8, metadata=META, audio=tone(0.1))
-    assert video_io.read_metadata(path)["workflow"] == META["workflow"]
+    assert video.read_metadata(path)["workflow"] == META["workflow"]
 
 
 def test_no_metadata_when_none_given(tmp_path):
     path = str(tmp_path / "n.mp4")
     encode_video(smooth_frames(2, 16, 16), path, "h264-mp4", 8)
-    meta = video_io.read_metadata(path)
+    meta = video.read_metadata(path)
     assert "prompt" not in meta and "workflow" not in meta
 
 
@@ -557,12 +573,19 @@ def test_paths_outside_the_folder_are_refused(tmp_path):
     (inside / "ok.mp4").write_bytes(b"x")
     (tmp_path / "secret.mp4").write_bytes(b"x")
     os.symlink(tmp_path / "secret.mp4", inside / "link.mp4")
-    assert video_io.resolve_inside("ok.mp4", str(inside)) == str((inside / "ok.mp4").resolve())
+    assert video.resolve_inside("ok.mp4", str(inside)) == str((inside / "ok.mp4").resolve())
     for bad in ("../secret.mp4", str(tmp_path / "secret.mp4"), "link.mp4", "sub/../../secret.mp4"):
         with pytest.raises(ValueError, match="refused"):
-            video_io.resolve_inside(bad, str(inside))
+            video.resolve_inside(bad, str(inside))
     with pytest.raises(ValueError, match="not found"):
-        video_io.resolve_inside("missing.mp4", str(inside))
+        video.resolve_inside("missing.mp4", str(inside))
+
+
+def test_listed_videos_are_relative_sorted_and_skip_other_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("b.MP4", "a.webm", "sub/c.gif", "notes.txt", ".hidden.mp4", "sub/d.png"):
+        (tmp_path / name).write_bytes(b"x")
+    assert video.list_videos(str(tmp_path)) == ["a.webm", "b.MP4", "sub/c.gif"]
 
 
 def test_not_a_video_is_a_clear_error(tmp_path):

@@ -1,11 +1,14 @@
-"""Load Video Frames and Video Combine in-process against the real ComfyUI (folders, core VIDEO, UI payload)."""
+"""Load Video Frames and Video Combine (V3) in-process against the real ComfyUI (folders, core VIDEO, UI payload).
+
+The nodes run as ComfyUI runs them: ``execute`` on the class clone that carries the hidden inputs.
+"""
 import datetime
 import os
 from fractions import Fraction
 
 import pytest
 
-from steadyframe.video import video_io
+from steadyframe.video import encode_video, read_metadata
 from support.video_clips import frame_numbers, numbered_frames, psnr, smooth_frames, tone
 
 pytestmark = pytest.mark.tier2
@@ -29,28 +32,35 @@ def comfy_dirs(comfyui_root, tmp_path):
     folder_paths.set_temp_directory(saved[2])
 
 
-def _nodes():
-    from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo, SteadyFrameVideoCombine
+def _load(*args, **kwargs):
+    """Load Video Frames' outputs: (images, frame_count, fps, audio, video)."""
+    from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo
 
-    return SteadyFrameLoadVideo(), SteadyFrameVideoCombine()
+    return SteadyFrameLoadVideo.PREPARE_CLASS_CLONE(None).execute(*args, **kwargs).args
 
 
-def _combine(images, **kwargs):
+def _combine(images, prompt=None, extra_pnginfo=None, **kwargs):
+    """Video Combine's NodeOutput, with the hidden inputs ComfyUI fills in."""
+    from comfy_api.v0_0_2 import io
+
+    from steadyframe.nodes.video_nodes import SteadyFrameVideoCombine
+
     args = dict(frame_rate=8.0, loop_count=0, filename_prefix="SteadyFrame", format="h264-mp4", pingpong=False,
                 save_output=True, crf=10, pix_fmt="auto")
     args.update(kwargs)
-    return _nodes()[1].combine(images, **args)
+    hidden = {io.Hidden.prompt: prompt, io.Hidden.extra_pnginfo: extra_pnginfo, io.Hidden.unique_id: "2"}
+    return SteadyFrameVideoCombine.PREPARE_CLASS_CLONE({"hidden_inputs": hidden}).execute(images, **args)
 
 
 def test_input_list_and_upload_widget(comfy_dirs):
     from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo
 
-    video_io.encode_video(numbered_frames(3), str(comfy_dirs["input"] / "a.mp4"), "h264-mp4", 8)
+    encode_video(numbered_frames(3), str(comfy_dirs["input"] / "a.mp4"), "h264-mp4", 8)
     (comfy_dirs["input"] / "sub").mkdir()
-    video_io.encode_video(numbered_frames(3), str(comfy_dirs["input"] / "sub" / "b.webm"), "vp9-webm", 8)
+    encode_video(numbered_frames(3), str(comfy_dirs["input"] / "sub" / "b.webm"), "vp9-webm", 8)
     (comfy_dirs["input"] / "notes.txt").write_text("x")
-    files, options = SteadyFrameLoadVideo.INPUT_TYPES()["required"]["video"]
-    assert files == ["a.mp4", "sub/b.webm"]
+    kind, options = SteadyFrameLoadVideo.INPUT_TYPES()["required"]["video"]
+    assert kind == "COMBO" and options["options"] == ["a.mp4", "sub/b.webm"]
     assert options["video_upload"] is True
 
 
@@ -58,8 +68,8 @@ def test_load_video_outputs_and_core_video(comfy_dirs):
     from comfy_api.latest import InputImpl
 
     path = comfy_dirs["input"] / "clip.mp4"
-    video_io.encode_video(numbered_frames(30), str(path), "h264-mp4", 29.97, crf=0, audio=tone(1.0))
-    images, count, fps, audio, video = _nodes()[0].load("clip.mp4", 0.0, 0, 0, 10, 5, 2)
+    encode_video(numbered_frames(30), str(path), "h264-mp4", 29.97, crf=0, audio=tone(1.0))
+    images, count, fps, audio, video = _load("clip.mp4", 0.0, 0, 0, 10, 5, 2)
     assert count == 10 and images.shape == (10, 32, 32, 3)
     assert frame_numbers(images, 30) == list(range(5, 25, 2))
     assert fps == pytest.approx(15000 / 1001, abs=1e-9)
@@ -73,27 +83,27 @@ def test_load_video_outputs_and_core_video(comfy_dirs):
 def test_load_refuses_paths_outside_input(comfy_dirs, tmp_path):
     from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo
 
-    video_io.encode_video(numbered_frames(2), str(tmp_path / "outside.mp4"), "h264-mp4", 8)
+    encode_video(numbered_frames(2), str(tmp_path / "outside.mp4"), "h264-mp4", 8)
     for bad in ("../outside.mp4", str(tmp_path / "outside.mp4")):
-        assert "refused" in SteadyFrameLoadVideo.VALIDATE_INPUTS(bad)
+        assert "refused" in SteadyFrameLoadVideo.validate_inputs(bad)
         with pytest.raises(ValueError, match="refused"):
-            _nodes()[0].load(bad)
+            _load(bad)
     # ComfyUI's own "[output]" annotation reads from the output folder, nowhere else.
-    video_io.encode_video(numbered_frames(2), str(comfy_dirs["output"] / "made.mp4"), "h264-mp4", 8)
-    assert _nodes()[0].load("made.mp4 [output]")[1] == 2
+    encode_video(numbered_frames(2), str(comfy_dirs["output"] / "made.mp4"), "h264-mp4", 8)
+    assert _load("made.mp4 [output]")[1] == 2
     with pytest.raises(ValueError, match="refused"):
-        _nodes()[0].load("../outside.mp4 [output]")
+        _load("../outside.mp4 [output]")
 
 
-def test_is_changed_follows_the_file(comfy_dirs):
+def test_fingerprint_follows_the_file(comfy_dirs):
     from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo
 
     path = comfy_dirs["input"] / "c.mp4"
-    video_io.encode_video(numbered_frames(2), str(path), "h264-mp4", 8)
-    first = SteadyFrameLoadVideo.IS_CHANGED("c.mp4")
-    video_io.encode_video(numbered_frames(5), str(path), "h264-mp4", 8)
+    encode_video(numbered_frames(2), str(path), "h264-mp4", 8)
+    first = SteadyFrameLoadVideo.fingerprint_inputs("c.mp4")
+    encode_video(numbered_frames(5), str(path), "h264-mp4", 8)
     os.utime(path, ns=(1, 1))
-    assert SteadyFrameLoadVideo.IS_CHANGED("c.mp4") != first
+    assert SteadyFrameLoadVideo.fingerprint_inputs("c.mp4") != first
 
 
 def test_combine_naming_counter_subfolder_and_date(comfy_dirs):
@@ -102,17 +112,17 @@ def test_combine_naming_counter_subfolder_and_date(comfy_dirs):
     second = _combine(images, filename_prefix="shots/%year%-%month%/take")
     now = datetime.date.today()
     sub = f"shots/{now.year}-{now.month:02}"
-    assert first["result"][1] == str(comfy_dirs["output"] / sub / "take_00001_.mp4")
-    assert second["result"][1] == str(comfy_dirs["output"] / sub / "take_00002_.mp4")
-    assert first["ui"] == {"images": [{"filename": "take_00001_.mp4", "subfolder": sub, "type": "output"}],
+    assert first.args[1] == str(comfy_dirs["output"] / sub / "take_00001_.mp4")
+    assert second.args[1] == str(comfy_dirs["output"] / sub / "take_00002_.mp4")
+    assert first.ui.as_dict() == {"images": [{"filename": "take_00001_.mp4", "subfolder": sub, "type": "output"}],
                            "animated": (True,)}
     assert sorted(os.listdir(comfy_dirs["output"] / sub)) == ["take_00001_.mp4", "take_00002_.mp4"]
 
 
 def test_combine_to_temp_and_refuses_escaping_prefix(comfy_dirs):
-    out = _combine(smooth_frames(2, 16, 16), save_output=False, format="webp", crf=0)
-    assert out["ui"]["images"][0]["type"] == "temp"
-    assert out["ui"]["animated"] == (True,)
+    out = _combine(smooth_frames(2, 16, 16), save_output=False, format="webp", crf=0).ui.as_dict()
+    assert out["images"][0]["type"] == "temp"
+    assert out["animated"] == (True,)
     assert os.path.isfile(comfy_dirs["temp"] / "SteadyFrame_00001_.webp")
     with pytest.raises(Exception, match="outside the output folder"):
         _combine(smooth_frames(2, 16, 16), filename_prefix="../../escape")
@@ -126,7 +136,7 @@ def test_combine_video_is_core_video_with_metadata(comfy_dirs):
     prompt = {"1": {"class_type": "SteadyFrameVideoCombine", "inputs": {}}}
     workflow = {"nodes": [{"id": 1}], "links": []}
     out = _combine(images, frame_rate=29.97, audio=tone(0.1), prompt=prompt, extra_pnginfo={"workflow": workflow})
-    video, path = out["result"]
+    video, path = out.args
     assert isinstance(video, InputImpl.VideoFromFile)
     components = video.get_components()  # what core's Get Video Components does
     assert components.images.shape == (6, 32, 48, 3)
@@ -140,30 +150,31 @@ def test_combine_video_is_core_video_with_metadata(comfy_dirs):
     # Core's Save Video remuxes our file and keeps the workflow.
     resaved = str(comfy_dirs["output"] / "resaved.mp4")
     video.save_to(resaved, metadata={"prompt": prompt})
-    assert video_io.read_metadata(resaved)["workflow"] == workflow
+    assert read_metadata(resaved)["workflow"] == workflow
 
 
 @pytest.mark.parametrize("fmt", ["gif", "webp", "png-sequence"])
 def test_combine_image_formats(comfy_dirs, fmt):
     images = smooth_frames(3, 16, 24)
     out = _combine(images, format=fmt, crf=0, pingpong=True)
-    video, path = out["result"]
+    video, path = out.args
+    shown = out.ui.as_dict()
     components = video.get_components()
     assert components.images.shape[0] == 4  # pingpong 0 1 2 1
     if fmt == "png-sequence":
         assert os.path.isdir(path)
-        assert [i["filename"] for i in out["ui"]["images"]] == [f"frame_{n:05}.png" for n in range(1, 5)]
-        assert out["ui"]["images"][0]["subfolder"] == "SteadyFrame_00001_"
-        assert "animated" not in out["ui"]
+        assert [i["filename"] for i in shown["images"]] == [f"frame_{n:05}.png" for n in range(1, 5)]
+        assert shown["images"][0]["subfolder"] == "SteadyFrame_00001_"
+        assert "animated" not in shown
     elif fmt == "gif":
-        assert "animated" not in out["ui"]  # browsers animate a GIF in a plain <img>
+        assert "animated" not in shown  # browsers animate a GIF in a plain <img>
     else:
-        assert out["ui"]["animated"] == (True,)
+        assert shown["animated"] == (True,)
 
 
 def test_odd_size_padding_in_node(comfy_dirs):
     out = _combine(smooth_frames(2, 33, 35), format="h264-mp4")
-    assert out["result"][0].get_dimensions() == (36, 34)
+    assert out.args[0].get_dimensions() == (36, 34)
 
 
 def test_interrupt_leaves_no_file(comfy_dirs):

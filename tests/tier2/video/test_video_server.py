@@ -15,20 +15,20 @@ import requests
 
 from steadyframe.runner.convert import to_api
 from steadyframe.runner.server import ManagedServer
-from steadyframe.video import video_io
+from steadyframe.video import encode_video, load_audio, load_video, read_metadata
 from support.server_queue import run_prompt
 from support.video_clips import frame_numbers, numbered_frames, tone
 
 pytestmark = pytest.mark.tier2
 
-WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "video_roundtrip.json"
+WORKFLOW = Path(__file__).resolve().parents[3] / "workflows" / "video_roundtrip.json"
 SAMPLE_FRAMES = 60  # 2 s at 29.97 fps; the workflow caps loading at 48 frames
 
 
 def _prepare_input(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    video_io.encode_video(numbered_frames(SAMPLE_FRAMES, 48, 64), str(folder / "steadyframe_sample.mp4"),
-                          "h264-mp4", 29.97, crf=0, audio=tone(2.5))
+    encode_video(numbered_frames(SAMPLE_FRAMES, 48, 64), str(folder / "steadyframe_sample.mp4"),
+                 "h264-mp4", 29.97, crf=0, audio=tone(2.5))
 
 
 def _run(server: ManagedServer, prompt: dict, workflow: dict, timeout: float = 300) -> dict:
@@ -51,11 +51,12 @@ def server(comfyui_root, tmp_path_factory):
 def test_nodes_are_registered_with_upload_widget(server):
     info = server.client.object_info()
     load = info["SteadyFrameLoadVideo"]
-    assert load["input"]["required"]["video"][0] == ["steadyframe_sample.mp4"]
-    assert load["input"]["required"]["video"][1]["video_upload"] is True
+    kind, options = load["input"]["required"]["video"]
+    assert kind == "COMBO" and options["options"] == ["steadyframe_sample.mp4"]
+    assert options["video_upload"] is True
     combine = info["SteadyFrameVideoCombine"]
     assert combine["output_node"] is True
-    assert "h264-mp4" in combine["input"]["required"]["format"][0]
+    assert "h264-mp4" in combine["input"]["required"]["format"][1]["options"]
     assert combine["output"] == ["VIDEO", "STRING"]
 
 
@@ -70,14 +71,14 @@ def test_roundtrip_workflow_in_the_queue(server):
     assert record["type"] == "output" and record["subfolder"] == "SteadyFrame"
     assert record["filename"] == "roundtrip_00001_.mp4"
     path = server.output_directory / "SteadyFrame" / record["filename"]
-    loaded = video_io.load_video(str(path))
+    loaded = load_video(str(path))
     # The workflow loads 48 frames at 512 wide (height keeps 4:3 -> 384) and keeps 29.97 fps.
     assert loaded.images.shape == (48, 384, 512, 3)
     assert loaded.frame_rate == Fraction(30000, 1001)
     assert frame_numbers(loaded.images, SAMPLE_FRAMES) == list(range(48))
-    audio = video_io.load_audio(str(path), loaded.start_time, loaded.end_time)
+    audio = load_audio(str(path), loaded.start_time, loaded.end_time)
     assert audio is not None and audio["waveform"].shape[1] == 2
-    meta = video_io.read_metadata(str(path))
+    meta = read_metadata(str(path))
     assert meta["workflow"] == workflow
     assert meta["prompt"]["2"]["class_type"] == "SteadyFrameVideoCombine"
     # The file is served back the way the canvas fetches previews.
@@ -109,5 +110,5 @@ def test_disable_metadata_flag(comfyui_root, tmp_path):
         record = entry["outputs"]["2"]["images"][0]
         path = running.output_directory / record["subfolder"] / record["filename"]
         assert path.suffix == ".webm"
-        meta = video_io.read_metadata(str(path))
+        meta = read_metadata(str(path))
         assert "workflow" not in meta and "prompt" not in meta

@@ -1,0 +1,90 @@
+"""ComfyUI's input, output and temp folders as the video nodes use them.
+
+``folder_paths`` is imported inside the functions, so this module imports without ComfyUI.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..video import OutputFormat, list_videos, resolve_inside
+
+# The frontend's suffix for a file picked from another ComfyUI folder ("clip.mp4 [output]").
+_ANNOTATIONS = ("[input]", "[output]", "[temp]")
+
+
+def input_videos() -> list[str]:
+    """Video files in ComfyUI's input folder (and its subfolders), as combo entries; empty outside ComfyUI."""
+    try:
+        import folder_paths
+    except ImportError:  # registry checks and tools run without ComfyUI: no input folder to list
+        return []
+    return list_videos(folder_paths.get_input_directory())
+
+
+def resolve_video_path(name: str) -> str:
+    """Path of a LoadVideo ``video`` value; refuses anything outside ComfyUI's input folder.
+
+    ComfyUI's own ``name [output]`` / ``name [temp]`` annotations (what the frontend
+    sends for a file picked from those folders) resolve inside those folders.
+    """
+    import folder_paths
+
+    base_dir = folder_paths.get_input_directory()
+    stripped = name.strip()
+    for annotation in _ANNOTATIONS:
+        if stripped.endswith(annotation):
+            base_dir = folder_paths.get_directory_by_type(annotation[1:-1])
+            stripped = stripped[: -len(annotation)].rstrip()
+            break
+    return resolve_inside(stripped, base_dir)
+
+
+def check_video_name(name: str) -> bool | str:
+    """True, or why ``name`` is refused (ComfyUI's validate_inputs answer)."""
+    try:
+        resolve_video_path(name)
+    except ValueError as exc:
+        return str(exc)
+    return True
+
+
+def video_fingerprint(name: str) -> str | float:
+    """Changes whenever the file behind ``name`` does (path, mtime, size); NaN (never equal,
+    so the node runs and reports the problem) when the name does not resolve."""
+    try:
+        path = resolve_video_path(name)
+    except ValueError:
+        return float("nan")
+    stat = os.stat(path)
+    return f"{path}:{stat.st_mtime_ns}:{stat.st_size}"
+
+
+@dataclass(frozen=True)
+class SaveTarget:
+    """Where Video Combine writes, by ComfyUI's naming rules.
+
+    ``path``: the file (a folder for a PNG sequence). ``subfolder``: its folder under
+    ``folder_type`` ("output" or "temp"), ``/``-separated. ``stem``: ``name_00001_``.
+    """
+
+    path: str
+    subfolder: str
+    folder_type: str
+    stem: str
+
+
+def save_target(filename_prefix: str, save_output: bool, width: int, height: int, fmt: OutputFormat) -> SaveTarget:
+    """The next free ``<prefix>_00001_.<ext>`` in ComfyUI's output folder (temp when not ``save_output``).
+
+    ``filename_prefix`` may hold subfolders and ComfyUI's ``%date:...%``/``%width%`` tokens; a
+    prefix leading out of the folder is refused by ComfyUI.
+    """
+    import folder_paths
+
+    folder_type = "output" if save_output else "temp"
+    root = folder_paths.get_output_directory() if save_output else folder_paths.get_temp_directory()
+    full_folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, root, width, height)
+    stem = f"{filename}_{counter:05}_"
+    path = os.path.join(full_folder, stem if fmt.kind == "png" else f"{stem}.{fmt.extension}")
+    return SaveTarget(path, subfolder, folder_type, stem)

@@ -1,0 +1,121 @@
+"""Loading a video as an IMAGE tensor: the selected frames only, streamed, converted while decoding."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional
+
+import torch
+
+from .containers import open_input, video_stream
+from .probe import VideoInfo, probe, probe_container
+from .rates import FrameSelection, exact_rate
+from .rgb import frame_to_rgb, stack_uint8
+from .timeline import DecodeCounter, selected_frames
+from .webp import is_animated_webp, read_webp_frames
+
+#: Decoded frames that may wait for RGB conversion while loading.
+_CONVERT_AHEAD = 8
+#: Every frame at the source timing (frozen, so one instance serves as the default).
+_EVERY_FRAME = FrameSelection()
+
+
+@dataclass
+class LoadedVideo:
+    """Frames returned by :func:`load_video`.
+
+    ``images``: (F, H, W, 3) float 0..1. ``start_time``/``end_time``: seconds from the
+    first source frame covered by the returned frames (for cutting the audio).
+    ``decoded_frames``: how many source frames were decoded to produce them.
+    """
+
+    images: torch.Tensor
+    frame_rate: Fraction
+    source: VideoInfo
+    start_time: Fraction
+    end_time: Fraction
+    decoded_frames: int
+
+
+def output_size(width: int, height: int, custom_width: int, custom_height: int) -> tuple[int, int]:
+    """Size after LoadVideo's custom_width/custom_height (0 = keep).
+
+    With both set the size is exact; with one set the other keeps the aspect ratio
+    and is rounded to a multiple of 8 (what SD latents need), at least 8.
+    """
+    if custom_width < 0 or custom_height < 0:
+        raise ValueError(f"custom_width/custom_height must be >= 0, got {custom_width}x{custom_height}")
+    def to_multiple_of_8(value: Fraction) -> int:
+        return max(8, math.floor(value / 8 + Fraction(1, 2)) * 8)  # halves round up, not to even
+
+    if custom_width and custom_height:
+        return custom_width, custom_height
+    if custom_width:
+        return custom_width, to_multiple_of_8(Fraction(height * custom_width, width))
+    if custom_height:
+        return to_multiple_of_8(Fraction(width * custom_height, height)), custom_height
+    return width, height
+
+
+def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width: int = 0,
+               custom_height: int = 0, on_frame: Optional[Callable[[int], None]] = None,
+               on_decode: Optional[Callable[[], None]] = None) -> LoadedVideo:
+    """Decode the selected frames of ``path`` as a float tensor.
+
+    Streams: only kept frames are converted to RGB and stored (as 8-bit until
+    the end), and decoding stops after the last frame that ``frame_load_cap``
+    allows. ``on_frame(n)`` is called after each returned frame (progress),
+    ``on_decode()`` after every decoded source frame, skipped ones included
+    (interruption checks during long skips).
+    """
+    if is_animated_webp(path):
+        return _load_webp(path, selection, custom_width, custom_height, on_frame)
+    with open_input(path) as container:
+        stream = video_stream(container, path)
+        stream.thread_type = "AUTO"
+        source = probe_container(path, container, stream)
+        is_gif = container.format.name == "gif"
+        size = output_size(source.width, source.height, custom_width, custom_height)
+        kept: list = []  # 8-bit RGB arrays, or futures of them while a worker converts
+        kept_times: list[Fraction] = []
+        decoded = DecodeCounter(on_decode)
+        end_time = Fraction(0)
+        # Decoding (this thread) and colour conversion (one worker; swscale releases the
+        # GIL) overlap. At most _CONVERT_AHEAD decoded frames wait for conversion.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="steadyframe-video") as executor:
+            oldest = 0
+            for _index, t, frame, frame_end in selected_frames(container, stream, selection, path, decoded):
+                kept.append(executor.submit(frame_to_rgb, frame, size))
+                while len(kept) - oldest > _CONVERT_AHEAD:
+                    kept[oldest] = kept[oldest].result()
+                    oldest += 1
+                kept_times.append(t)
+                end_time = frame_end
+                if on_frame is not None:
+                    on_frame(len(kept))
+            for i in range(oldest, len(kept)):
+                kept[i] = kept[i].result()
+    if not kept:
+        raise ValueError(
+            f"{path}: no frame selected (source has about {source.frame_count} frames; "
+            f"skip_first_frames={selection.skip_first_frames}, select_every_nth={selection.select_every_nth}, "
+            f"force_rate={float(selection.force_rate or 0)})")
+    rate = selection.output_rate(source.frame_rate)
+    if is_gif and not selection.force_rate and end_time > kept_times[0]:
+        # GIF delays are whole 1/100 s, so FFmpeg's rate guess is often off (8 fps reads as
+        # 8.33); the frames actually cover this span.
+        rate = exact_rate(float(len(kept) / (end_time - kept_times[0])))
+    return LoadedVideo(stack_uint8(kept), rate, source, kept_times[0], end_time, decoded.count)
+
+
+def _load_webp(path, selection, custom_width, custom_height, on_frame) -> LoadedVideo:
+    source = probe(path)
+    size = output_size(source.width, source.height, custom_width, custom_height)
+    frames = read_webp_frames(path, selection, size, on_frame)
+    if not frames.rgb:
+        raise ValueError(f"{path}: no frame selected (the file has {frames.source_frames} frames)")
+    return LoadedVideo(stack_uint8(frames.rgb), selection.output_rate(source.frame_rate), source, frames.times[0],
+                       frames.end_time, frames.source_frames)

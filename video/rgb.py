@@ -1,0 +1,54 @@
+"""Decoded frames to RGB: the file's colour tags honoured, accurate scaling, one float copy at the end."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
+
+# Reading (and resizing): full-resolution chroma plus accurate rounding; swscale's
+# defaults shift the mean colour by about 1/255 and cost several dB of PSNR.
+# (Writing converts float RGB to YUV itself: see yuv.YuvConverter.)
+_COLOUR_FLAGS = Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT | Interpolation.FULL_CHR_H_INP
+
+# AVColorSpace values (libavutil/pixfmt.h) that swscale can convert from.
+_AVCOL_SPC_BT709 = 1
+_AVCOL_SPC_BT470BG = 5  # BT.601
+_YUV_FORMAT_PREFIXES = ("yuv", "nv1", "nv2", "p01", "p21")  # yuv*/yuvj*, nv12/nv21, p010/p016/p210...
+_AVCOL_RANGE_JPEG = 2
+_KNOWN_COLORSPACES = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6: Colorspace.SMPTE170M,
+                      7: Colorspace.SMPTE240M, 9: Colorspace.BT2020, 10: Colorspace.BT2020}
+
+
+def frame_to_rgb(frame, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a decoded frame, scaled to ``size`` (w, h)."""
+    width, height = size
+    scaling = (width, height) != (frame.width, frame.height)
+    # Without scaling, bilinear chroma with full-resolution interpolation and accurate
+    # rounding matches the bicubic result within 4/255 (no mean shift) at twice the speed.
+    interpolation = Interpolation.LANCZOS | _COLOUR_FLAGS if scaling else (
+        Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT | Interpolation.ACCURATE_RND)
+    kwargs = {}
+    if frame.format.name.startswith(_YUV_FORMAT_PREFIXES):
+        space = frame.colorspace
+        if space not in _KNOWN_COLORSPACES:  # untagged: what players assume
+            space = _AVCOL_SPC_BT709 if frame.height >= 720 else _AVCOL_SPC_BT470BG
+        full_range = frame.color_range == _AVCOL_RANGE_JPEG or frame.format.name.startswith("yuvj")
+        kwargs = dict(src_colorspace=_KNOWN_COLORSPACES[space],
+                      src_color_range=ColorRange.JPEG if full_range else ColorRange.MPEG,
+                      dst_color_range=ColorRange.JPEG)
+    rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation=interpolation, **kwargs)
+    return rgb.to_ndarray()
+
+
+def stack_uint8(frames: list[np.ndarray]) -> torch.Tensor:
+    """(F, H, W, 3) float 0..1, filled in place so the peak is one float copy.
+
+    ``frames``: (H, W, 3) uint8 arrays; each entry is set to None once converted.
+    """
+    out = torch.empty((len(frames),) + frames[0].shape, dtype=torch.float32)
+    target = out.numpy()
+    for i in range(len(frames)):
+        # numpy: several times faster than torch's dtype-converting copy_ on CPU
+        np.multiply(frames[i], np.float32(1 / 255), out=target[i])
+        frames[i] = None  # release the 8-bit copy as soon as it is converted
+    return out

@@ -7,9 +7,11 @@ channel 1 = dy.
 from __future__ import annotations
 
 import dataclasses
+from enum import Enum
 
 import torch
 import torch.nn.functional as F
+from kornia.color import rgb_to_grayscale
 
 from .tvl1 import TVL1Settings, tvl1_flow
 
@@ -29,7 +31,15 @@ PRESETS: dict[str, TVL1Settings] = {
 }
 DEFAULT_MAX_MOTION = 48.0
 
-LUMA = (0.299, 0.587, 0.114)
+FlowPreset = Enum("FlowPreset", {name: name for name in PRESETS}, type=str)
+FlowPreset.__doc__ = "The preset names of ``PRESETS`` as a choice list (what saved workflows hold)."
+
+
+class Resolution(str, Enum):
+    """Where TV-L1 runs: on the frames, or on frames downscaled by 2 (``half_resolution``)."""
+
+    FULL = "full"
+    HALF = "half"
 
 
 def preset_settings(preset: str, max_motion: float | None = None) -> TVL1Settings:
@@ -90,8 +100,7 @@ def _gray(frame: torch.Tensor) -> torch.Tensor:
     frame = frame.float()
     if frame.shape[1] == 1:
         return frame
-    weights = torch.tensor(LUMA, dtype=frame.dtype, device=frame.device).view(1, 3, 1, 1)
-    return (frame * weights).sum(dim=1, keepdim=True)
+    return rgb_to_grayscale(frame)
 
 
 def _downscale(image: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -4,21 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from steadyframe.nodes import timing_nodes
 from steadyframe.runner.convert import ui_to_api
 from steadyframe.runner.workflow_file import load_workflow
-from support.node_info import before_v3_entries
-from support.workflow_check import core_object_info
+from support.workflow_check import combined_object_info
 
 WORKFLOWS = Path(__file__).resolve().parents[3] / "workflows"
-# The timing nodes' /object_info entries (tier 1 cannot import the V3 nodes; the tier-2 schema test
-# tests/tier2/postprocess/test_postprocess_schema.py holds the nodes to exactly these entries).
-TIMING_NODES = {node_id: before_v3_entries()[node_id]
-                for node_id in ("SteadyFrameInterpolate", "SteadyFrameRetime", "SteadyFrameSelectKeyframes")}
-
-
-def combined_object_info():
-    """ComfyUI's core nodes and the pack's nodes, as the server lists them."""
-    return {**core_object_info(), **before_v3_entries()}
+TIMING_NODES = timing_nodes.NODE_CLASS_MAPPINGS
 
 
 def _uses_timing_nodes(path):
@@ -34,12 +26,13 @@ def test_retime_workflow_is_among_them():
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_widget_values_are_accepted_by_the_timing_nodes(path):
-    prompt = ui_to_api(load_workflow(path), combined_object_info(), source=path.name)
+    info, _ = combined_object_info()
+    prompt = ui_to_api(load_workflow(path), info, source=path.name)
     for node_id, node in prompt.items():
-        entry = TIMING_NODES.get(node["class_type"])
-        if entry is None:
+        cls = TIMING_NODES.get(node["class_type"])
+        if cls is None:
             continue
-        spec = {**entry["input"]["required"], **entry["input"].get("optional", {})}
+        spec = {**cls.INPUT_TYPES()["required"], **cls.INPUT_TYPES().get("optional", {})}
         for name, value in node["inputs"].items():
             if isinstance(value, list):
                 continue  # a link
@@ -55,7 +48,8 @@ def test_widget_values_are_accepted_by_the_timing_nodes(path):
 
 def test_retime_workflow_passes_fps_to_the_video_writers():
     data = load_workflow(WORKFLOWS / "retime_interpolate.json")
-    prompt = ui_to_api(data, combined_object_info(), source="retime_interpolate.json")
+    info, _ = combined_object_info()
+    prompt = ui_to_api(data, info, source="retime_interpolate.json")
     writers = [n for n in prompt.values() if n["class_type"] == "SteadyFrameVideoCombine"]
     assert len(writers) == 2
     for writer in writers:

@@ -46,7 +46,7 @@ class SteadyFrameDeflicker(io.ComfyNode):
                                tooltip="Scene-cut sensitivity: a cut is 1 - correlation of consecutive frames' "
                                        "structure above this, or a lasting colour jump above 40x this in Lab units. "
                                        "Lower finds more cuts."),
-                io.Combo.Input("flow_preset", options=FlowPreset, default=FlowPreset.balanced,
+                io.Combo.Input("flow_preset", options=FlowPreset, default=FlowPreset.BALANCED,
                                tooltip="Texture stage only, when no flow is connected: the optical-flow preset used on "
                                        "the frames."),
                 Flow.Input("flow", optional=True,
@@ -87,7 +87,7 @@ class SteadyFrameTemporalConsistency(io.ComfyNode):
                          "E_warp are steadier; read E_warp next to PSNR, because blur lowers it too."),
             inputs=[
                 io.Image.Input("images", tooltip="The clip to measure."),
-                io.Combo.Input("flow_preset", options=FlowPreset, default=FlowPreset.fast,
+                io.Combo.Input("flow_preset", options=FlowPreset, default=FlowPreset.FAST,
                                tooltip="Optical-flow preset for E_warp when no flow is connected."),
                 io.Boolean.Input("measure_warp_error", default=True,
                                  tooltip="E_warp needs optical flow (the slow part); turn off for F_Y and PSNR only."),

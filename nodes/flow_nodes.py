@@ -16,7 +16,7 @@ RESOLUTION_TIP = ("Estimate flow at full or half resolution (half is about 4x fa
 def estimator_inputs(max_motion_default: int, max_motion_tip: str) -> list:
     """preset, resolution, max_motion: how Optical Flow and Flow Warp estimate flow."""
     return [
-        io.Combo.Input("preset", options=FlowPreset, default=FlowPreset.balanced, tooltip=PRESET_TIP),
+        io.Combo.Input("preset", options=FlowPreset, default=FlowPreset.BALANCED, tooltip=PRESET_TIP),
         io.Combo.Input("resolution", options=Resolution, default=Resolution.FULL, tooltip=RESOLUTION_TIP),
         io.Int.Input("max_motion", default=max_motion_default, min=2, max=2048, step=1, tooltip=max_motion_tip),
     ]

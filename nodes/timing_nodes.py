@@ -10,7 +10,7 @@ from .schema import Flow, FlowModel, category, io
 def estimator_inputs() -> list:
     """preset, max_motion: how the timing nodes estimate flow they are not given."""
     return [
-        io.Combo.Input("preset", options=FlowPreset, default=FlowPreset.balanced,
+        io.Combo.Input("preset", options=FlowPreset, default=FlowPreset.BALANCED,
                        tooltip="Embedded TV-L1 optical-flow preset used when no flow input is connected."),
         io.Int.Input("max_motion", default=48, min=2, max=2048, step=1,
                      tooltip="Largest motion in pixels between two frames that the flow estimator must find."),

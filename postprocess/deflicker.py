@@ -763,7 +763,7 @@ def deflicker_clip(images: torch.Tensor, settings: GlobalSettings = GlobalSettin
         return None if progress is None else lambda done, _total: progress(offset + done, total)
 
     result = deflicker_global(images, settings, stage(0))
-    if not texture:
+    if flows is None:
         return result
     if flows.given is None:
         # Flow of the globally corrected frames: brightness constancy holds better there.

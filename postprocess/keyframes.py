@@ -194,11 +194,11 @@ def keyframes_by_occlusion(fractions: Sequence[float], threshold: float = 10.0,
 
 
 class KeyframeChoice(NamedTuple):
-    """indices: e.g. "0, 9, 21" (Flow Warp's keyframe_indices); keyframes: (K, H, W, 3); count: K."""
+    """indices: e.g. "0, 9, 21" (Flow Warp's keyframe_indices); keyframes: (K, H, W, 3); keyframe_count: K."""
 
     indices: str
     keyframes: torch.Tensor
-    count: int
+    keyframe_count: int
 
 
 def choose_keyframes(images: torch.Tensor, method: str = KeyframeMethod.EDGE_CHANGE, edge_threshold: float = 60.0,

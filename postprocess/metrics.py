@@ -203,8 +203,10 @@ def measure_consistency(images: torch.Tensor, reference: Optional[torch.Tensor] 
                 f"reference has {reference.shape[0]} frames of {reference.shape[2]}x{reference.shape[1]} but "
                 f"images has {count} frames of {width}x{height}; connect the source clip the images were made from"
             )
-    use_reference = reference is not None and FlowSource(flow_from) is FlowSource.REFERENCE
-    source = reference if use_reference else images
+    source = images
+    if reference is not None and FlowSource(flow_from) is FlowSource.REFERENCE:
+        source = reference
+    use_reference = source is not images
     pairs = max(count - 1, 0)
     total = count + (pairs if measure_warp_error else 0)
     clips = [("images", images)] + ([("reference", reference)] if reference is not None else [])
@@ -220,7 +222,7 @@ def measure_consistency(images: torch.Tensor, reference: Optional[torch.Tensor] 
         errors = warping_errors([clip for _, clip in clips], flows, skip_pairs=skip,
                                 progress=None if progress is None else lambda done, _: progress(count + done, total))
     rows = {name: (luminance_flicker(clip, skip_pairs=skip), error) for (name, clip), error in zip(clips, errors)}
-    psnr_value = psnr(images, reference) if reference is not None else None
+    psnr_value = None if reference is None else psnr(images, reference)
     fy, ew = rows["images"]
     lines = [f"{count} frames, {width}x{height}"]
     if cuts:
@@ -236,7 +238,7 @@ def measure_consistency(images: torch.Tensor, reference: Optional[torch.Tensor] 
             else:
                 parts.append(f"E_warp {row_ew.value * 1e3:.4f}e-3 ({row_ew.trusted_fraction * 100:.1f}% of pixels trusted)")
         lines.append(f"{name}: " + ", ".join(parts))
-    if reference is not None:
+    if psnr_value is not None:
         lines.append("PSNR to reference: " + ("identical" if math.isinf(psnr_value) else f"{psnr_value:.2f} dB"))
     if count < 2:
         lines.append("a single frame has no flicker to measure")

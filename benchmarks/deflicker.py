@@ -30,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pack import import_pack  # noqa: E402
 
 import_pack()
+from steadyframe.flow.provider import FlowOptions, flow_for  # noqa: E402
 from steadyframe.flow.sequence import FlowSequence  # noqa: E402
 from steadyframe.postprocess.deflicker import GlobalSettings, deflicker_global, stabilize_texture  # noqa: E402
-from steadyframe.postprocess.metrics import PairFlows, luminance_flicker, psnr, warping_error  # noqa: E402
+from steadyframe.postprocess.metrics import luminance_flicker, psnr, warping_error  # noqa: E402
 from support.deflicker_synthetic import inject_flicker, moving_clip, moving_disc_clip  # noqa: E402
 
 CASES = {
@@ -70,11 +71,9 @@ def methods(flow_preset: str):
         def run(x, clip):
             first = deflicker_global(x)
             if use_exact_flow:
-                flow = clip
+                flow = clip.flow_sequence()
             else:
-                from steadyframe.flow.sequence import compute_flow_sequence
-
-                flow = compute_flow_sequence(first.images, preset=flow_preset)
+                flow = flow_for(first.images, options=FlowOptions(preset=flow_preset))
             return stabilize_texture(first.images, flow, strength=0.6, cuts=first.cuts)
         return run
 
@@ -98,7 +97,7 @@ def quality_table(args) -> None:
         print("clip: the pan plus a textured disc moving by (-3, 2) px/frame (motion boundaries, occlusions)")
     else:
         clip = moving_clip(args.frames, args.height, args.width, motion=(2, 1), seed=0)
-    flows = PairFlows(flow=clip)
+    flows = clip.exact_flows()
     print(f"clean clip: F_Y {luminance_flicker(clip.clean):.3f}, E_warp {warping_error(clip.clean, flows).value * 1e3:.4f}")
     table = methods(args.flow_preset)
     shown = args.cases or list(CASES)

@@ -31,12 +31,19 @@ def throw_if_interrupted() -> None:
     comfy.model_management.throw_exception_if_processing_interrupted()
 
 
-def progress_callback(total: int) -> Callable[[int, int], None]:
-    """A ``report(done, total)`` callback for the pure packages: moves the bar and honours Cancel."""
-    steps = max(int(total), 1)
-    bar = comfy_progress_bar(steps)
+def progress_callback(total: int | None = None) -> Callable[[int, int], None]:
+    """A ``report(done, total)`` callback for the pure packages: moves the bar and honours Cancel.
 
-    def report(done: int, _total: int) -> None:
+    total: the bar's length; None takes it from the reports, for work whose length the pure code
+    works out (several stages, output counts): the bar then appears with the first report.
+    """
+    bar = None if total is None else comfy_progress_bar(max(int(total), 1))
+
+    def report(done: int, reported_total: int) -> None:
+        nonlocal bar
+        steps = max(int(total if total is not None else reported_total), 1)
+        if bar is None:
+            bar = comfy_progress_bar(steps)
         bar.update_absolute(done, steps)
         throw_if_interrupted()
 

@@ -1,4 +1,5 @@
-"""Pure-torch optical flow, warping, occlusion and temporal metrics.
+"""Pure-torch optical flow: estimation, warping, occlusion checks, and the provider that gives
+every node a clip's flow (``provider.py``).
 
 Nothing in this package imports ComfyUI.
 """

@@ -7,11 +7,22 @@ channel 1 = dy.
 from __future__ import annotations
 
 import dataclasses
+from enum import Enum
 
 import torch
 import torch.nn.functional as F
+from kornia.color import rgb_to_grayscale
 
 from .tvl1 import TVL1Settings, tvl1_flow
+
+
+class FlowPreset(str, Enum):
+    """The embedded TV-L1 estimator's presets (the names saved workflows hold); settings in ``PRESETS``."""
+
+    FAST = "fast"
+    BALANCED = "balanced"
+    QUALITY = "quality"
+
 
 # Presets of the embedded TV-L1 estimator. Accuracy/speed measured by benchmarks/flow.py.
 # Iterations are per warp at the coarsest level, falling to fine_iterations at full resolution,
@@ -20,16 +31,21 @@ from .tvl1 import TVL1Settings, tvl1_flow
 # EPE by 2-8x (the rim of a fast-moving object) for ~1.4-1.6x the time; at full resolution `fast`
 # tries two distances (the costliest step), `balanced` and `quality` four.
 PRESETS: dict[str, TVL1Settings] = {
-    "fast": TVL1Settings(warps=2, iterations=20, fine_iterations=4, median=3, median_each_warp=False,
-                         propagation=(8, 4, 2, 1), fine_propagation=(4, 1)),
-    "balanced": TVL1Settings(warps=3, iterations=30, fine_iterations=8, median=3,
-                             propagation=(8, 4, 2, 1), fine_propagation=(8, 4, 2, 1)),
-    "quality": TVL1Settings(warps=4, iterations=40, fine_iterations=15, median=5,
-                            propagation=(16, 8, 4, 2, 1), fine_propagation=(8, 4, 2, 1)),
+    FlowPreset.FAST.value: TVL1Settings(warps=2, iterations=20, fine_iterations=4, median=3, median_each_warp=False,
+                                        propagation=(8, 4, 2, 1), fine_propagation=(4, 1)),
+    FlowPreset.BALANCED.value: TVL1Settings(warps=3, iterations=30, fine_iterations=8, median=3,
+                                            propagation=(8, 4, 2, 1), fine_propagation=(8, 4, 2, 1)),
+    FlowPreset.QUALITY.value: TVL1Settings(warps=4, iterations=40, fine_iterations=15, median=5,
+                                           propagation=(16, 8, 4, 2, 1), fine_propagation=(8, 4, 2, 1)),
 }
 DEFAULT_MAX_MOTION = 48.0
 
-LUMA = (0.299, 0.587, 0.114)
+
+class Resolution(str, Enum):
+    """Where TV-L1 runs: on the frames, or on frames downscaled by 2 (``half_resolution``)."""
+
+    FULL = "full"
+    HALF = "half"
 
 
 def preset_settings(preset: str, max_motion: float | None = None) -> TVL1Settings:
@@ -90,8 +106,7 @@ def _gray(frame: torch.Tensor) -> torch.Tensor:
     frame = frame.float()
     if frame.shape[1] == 1:
         return frame
-    weights = torch.tensor(LUMA, dtype=frame.dtype, device=frame.device).view(1, 3, 1, 1)
-    return (frame * weights).sum(dim=1, keepdim=True)
+    return rgb_to_grayscale(frame)
 
 
 def _downscale(image: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -8,14 +8,14 @@ reported in a mask for inpainting.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from .estimate import estimate_flow
 from .occlusion import (
     coverage_confidence,
     flow_confidence,
@@ -23,10 +23,25 @@ from .occlusion import (
     in_frame_confidence,
     photometric_confidence,
 )
+from .provider import DEFAULT_FLOW_OPTIONS, ClipFlow, FlowOptions, ProgressFn, check_clip
 from .sequence import FlowSequence
 from .warp import warp_backward
 
 _TOKEN = re.compile(r"[^\s,]+")
+
+
+class Sampling(str, Enum):
+    """How keyframes are sampled (``warp_backward`` modes offered for keyframes)."""
+
+    BICUBIC = "bicubic"
+    BILINEAR = "bilinear"
+
+
+class SizeMismatch(str, Enum):
+    """What to do with keyframes of another size than the frames."""
+
+    ERROR = "error"
+    RESIZE = "resize keyframes"
 
 
 def parse_keyframe_indices(text: str, frame_count: int, input_name: str = "keyframe_indices") -> list[int]:
@@ -65,18 +80,21 @@ def parse_keyframe_indices(text: str, frame_count: int, input_name: str = "keyfr
     return indices
 
 
+def format_frame_indices(indices) -> str:
+    """Frame indices as comma-separated text, e.g. ``"0, 12, 30"``: what :func:`parse_keyframe_indices`
+    reads (empty for none)."""
+    return ", ".join(str(int(i)) for i in indices)
+
+
 @dataclass(frozen=True)
 class WarpSettings:
-    """preset / half_resolution / max_motion: the flow estimator (direct mode only);
-    fb_alpha, fb_beta: forward-backward test (see occlusion.forward_backward_confidence);
+    """fb_alpha, fb_beta: forward-backward test (see occlusion.forward_backward_confidence);
     coverage_threshold: range-map test (occlusion.coverage_confidence; None = off);
     photometric_threshold: max channel-mean |source frame - warped source keyframe| in 0..1 that
     still counts as reliable (None = off); mask_dilation: pixels the unreliable mask grows by;
-    interpolation: "bicubic" or "bilinear" sampling of the keyframes."""
+    interpolation: "bicubic" or "bilinear" sampling of the keyframes. How flow is estimated
+    (direct mode) is the ``ClipFlow``'s business."""
 
-    preset: str = "balanced"
-    half_resolution: bool = False
-    max_motion: Optional[float] = None
     fb_alpha: float = 0.01
     fb_beta: float = 0.5
     coverage_threshold: Optional[float] = 0.7
@@ -102,8 +120,9 @@ def check_keyframes(frames: torch.Tensor, keyframes: torch.Tensor, indices: list
     frames: (F, H, W, 3); keyframes: (K, h, w, C). With ``resize`` keyframes of another size are
     resized (bicubic, antialiased) to the frames' size, otherwise that is an error.
     """
-    if frames.dim() != 4 or keyframes.dim() != 4:
-        raise ValueError(f"frames and keyframes must be image batches (N, H, W, C), got {tuple(frames.shape)} and {tuple(keyframes.shape)}")
+    if not isinstance(keyframes, torch.Tensor) or keyframes.dim() != 4:
+        shape = tuple(keyframes.shape) if isinstance(keyframes, torch.Tensor) else type(keyframes).__name__
+        raise ValueError(f"keyframes must be an image batch (K, H, W, C), got {shape}")
     if keyframes.shape[0] != len(indices):
         raise ValueError(
             f"got {keyframes.shape[0]} keyframe image(s) but {len(indices)} keyframe index(es) ({', '.join(map(str, indices))}); "
@@ -134,15 +153,15 @@ def neighbouring_keys(frame_count: int, indices: list[int]) -> list[tuple[Option
     return result
 
 
-def direct_propagations(frames: torch.Tensor, indices: list[int], settings: WarpSettings, device=None,
-                        estimator=None) -> Iterator[list[Propagation]]:
+def direct_propagations(frames: torch.Tensor, indices: list[int], settings: WarpSettings,
+                        options: FlowOptions = DEFAULT_FLOW_OPTIONS) -> Iterator[list[Propagation]]:
     """Per frame, the propagations from its previous and next keyframe, with flow estimated
-    directly between the source frame and the keyframe's source frame (no chaining).
+    (``options``) directly between the source frame and the keyframe's source frame (no chaining).
 
     frames: (F, H, W, 3) float 0..1. Yields one list per frame in order (empty for keyframes);
     only one frame's flows are alive at a time.
     """
-    device = frames.device if device is None else torch.device(device)
+    device = frames.device if options.device is None else torch.device(options.device)
     for t, (prev, nxt) in enumerate(neighbouring_keys(frames.shape[0], indices)):
         if prev == t:
             yield []
@@ -152,8 +171,7 @@ def direct_propagations(frames: torch.Tensor, indices: list[int], settings: Warp
         sources = torch.cat([frames[k:k + 1] for k in keys]).to(device=device, dtype=torch.float32).permute(0, 3, 1, 2)
         targets = target.expand(len(keys), -1, -1, -1)
         # One batch: target->key for every key, then key->target for the forward-backward test.
-        flows = estimate_flow(torch.cat((targets, sources)), torch.cat((sources, targets)), preset=settings.preset,
-                              half_resolution=settings.half_resolution, max_motion=settings.max_motion, estimator=estimator)
+        flows = options.estimate(torch.cat((targets, sources)), torch.cat((sources, targets)))
         to_key, from_key = flows[:len(keys)], flows[len(keys):]
         confidence = flow_confidence(targets, sources, to_key, from_key, settings.fb_alpha, settings.fb_beta,
                                      settings.photometric_threshold, settings.coverage_threshold)
@@ -168,9 +186,9 @@ def composed_propagations(frames: torch.Tensor, indices: list[int], flow: FlowSe
     passes through was forward-backward consistent and inside the frame.
 
     Walks each stretch between keyframes once from each end, so the cost is O(F) compositions.
+    ``flow`` must belong to ``frames`` (``ClipFlow`` checks that).
     """
-    count, height, width = frames.shape[:3]
-    flow.check_frames(count, height, width)
+    count = frames.shape[0]
     device = frames.device if device is None else torch.device(device)
     neighbours = neighbouring_keys(count, indices)
     from_prev: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -271,32 +289,29 @@ def dilate_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:
     return F.max_pool2d(mask, kernel_size=2 * radius + 1, stride=1, padding=radius)
 
 
-def warp_keyframes(frames: torch.Tensor, keyframes: torch.Tensor, indices: list[int], settings: WarpSettings = WarpSettings(),
-                   flow: Optional[FlowSequence] = None, device=None, estimator=None,
-                   progress: Optional[Callable[[int, int], None]] = None):
+def warp_keyframes(flows: ClipFlow, keyframes: torch.Tensor, indices: list[int], settings: WarpSettings = WarpSettings(),
+                   progress: ProgressFn = None):
     """FlowWarp on whole clips.
 
-    frames: (F, H, W, 3) float 0..1, the source video; keyframes: (K, H, W, C) float 0..1 already at
-    the frames' size (see ``check_keyframes``); indices: K frame indices (``parse_keyframe_indices``).
-    flow: optional FlowSequence of ``frames`` (composed mode); without it flow is estimated directly
-    between each frame and its keyframes (direct mode).
+    flows: the source video (``flows.frames``, (F, H, W, 3) float 0..1) and its flow: with a given
+    FlowSequence the flows to the keyframes are composed from it (composed mode), without one they
+    are estimated directly between each frame and its keyframes (direct mode).
+    keyframes: (K, H, W, C) float 0..1 already at the frames' size and one per index
+    (``check_keyframes``); indices: K frame indices (``parse_keyframe_indices``).
     progress: optional callable(done, total) after each frame; it may raise to cancel.
     Returns (images (F, H, W, C) float32 CPU, masks (F, H, W) float32 CPU, 1 = inpaint here).
     """
+    frames = flows.frames
     count = frames.shape[0]
-    if keyframes.shape[0] != len(indices):
-        raise ValueError(f"got {keyframes.shape[0]} keyframe image(s) but {len(indices)} keyframe index(es)")
-    if tuple(keyframes.shape[1:3]) != tuple(frames.shape[1:3]):
-        raise ValueError(f"keyframes {tuple(keyframes.shape)} and frames {tuple(frames.shape)} differ in size")
-    device = frames.device if device is None else torch.device(device)
+    device = flows.device
     keyed = {k: keyframes[i:i + 1].to(device=device, dtype=torch.float32).permute(0, 3, 1, 2) for i, k in enumerate(indices)}
     height, width, channels = frames.shape[1], frames.shape[2], keyframes.shape[3]
     images = torch.empty((count, height, width, channels), dtype=torch.float32)
     masks = torch.zeros((count, height, width), dtype=torch.float32)
-    if flow is None:
-        propagations = direct_propagations(frames, indices, settings, device=device, estimator=estimator)
+    if flows.given is None:
+        propagations = direct_propagations(frames, indices, settings, flows.options)
     else:
-        propagations = composed_propagations(frames, indices, flow, settings, device=device)
+        propagations = composed_propagations(frames, indices, flows.given, settings, device=device)
     for t, props in enumerate(propagations):
         if t in keyed:
             images[t] = keyframes[indices.index(t)].float().cpu()
@@ -307,3 +322,24 @@ def warp_keyframes(frames: torch.Tensor, keyframes: torch.Tensor, indices: list[
         if progress is not None:
             progress(t + 1, count)
     return images, masks
+
+
+def flow_warp(frames: torch.Tensor, keyframes: torch.Tensor, keyframe_indices: str, *, consistency_tolerance: float = 0.5,
+              color_tolerance: float = 0.1, mask_dilation: int = 4, interpolation: str = Sampling.BICUBIC,
+              on_size_mismatch: str = SizeMismatch.ERROR, flow: Optional[FlowSequence] = None,
+              options: FlowOptions = DEFAULT_FLOW_OPTIONS, progress: ProgressFn = None):
+    """The Flow Warp Keyframes node: every input checked here, once, then :func:`warp_keyframes`.
+
+    frames: (F, H, W, 3) source video; keyframes: (K, h, w, C); keyframe_indices: text such as
+    ``"0, 12, -1"``; consistency_tolerance: forward-backward tolerance in px (``fb_beta``);
+    color_tolerance: photometric threshold in 0..1, 1 = off; flow: optional FlowSequence of
+    ``frames`` (composed mode). Returns (images (F, H, W, C), masks (F, H, W)).
+    """
+    check_clip(frames, "frames")
+    indices = parse_keyframe_indices(keyframe_indices, frames.shape[0])
+    keyframes = check_keyframes(frames, keyframes, indices, resize=SizeMismatch(on_size_mismatch) is SizeMismatch.RESIZE)
+    flows = ClipFlow(frames, flow, options, what="frames")
+    settings = WarpSettings(fb_beta=float(consistency_tolerance), mask_dilation=int(mask_dilation),
+                            photometric_threshold=None if color_tolerance >= 1.0 else float(color_tolerance),
+                            interpolation=Sampling(interpolation).value)
+    return warp_keyframes(flows, keyframes, indices, settings, progress)

@@ -72,7 +72,7 @@ def photometric_confidence(frame_a: torch.Tensor, frame_b: torch.Tensor, flow_ab
     return (error <= threshold).to(flow_ab.dtype)
 
 
-def flow_confidence(frame_a: torch.Tensor, frame_b: torch.Tensor, flow_ab: torch.Tensor, flow_ba: torch.Tensor,
+def flow_confidence(frame_a: torch.Tensor | None, frame_b: torch.Tensor | None, flow_ab: torch.Tensor, flow_ba: torch.Tensor,
                     alpha: float = 0.01, beta: float = 0.5, photometric_threshold: float | None = 0.1,
                     coverage_threshold: float | None = 0.7) -> torch.Tensor:
     """All checks combined (product): forward-backward, in-frame, coverage (range map of
@@ -88,6 +88,8 @@ def flow_confidence(frame_a: torch.Tensor, frame_b: torch.Tensor, flow_ab: torch
     if coverage_threshold is not None:
         confidence = confidence * coverage_confidence(flow_ba, coverage_threshold)
     if photometric_threshold is not None:
+        if frame_a is None or frame_b is None:
+            raise ValueError("the photometric check needs both frames; pass photometric_threshold=None without them")
         confidence = confidence * photometric_confidence(frame_a, frame_b, flow_ab, photometric_threshold)
     return confidence
 

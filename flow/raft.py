@@ -21,8 +21,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-RAFT_EXTENSIONS = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
-
 
 def _conv_norm_relu(cin: int, cout: int, kernel: int, stride: int = 1, norm: Optional[str] = None, relu: bool = True):
     """Conv (+ norm) (+ ReLU) as an indexed Sequential: keys ``0.weight`` (conv) and ``1.*`` (norm)."""

@@ -39,25 +39,51 @@ is averaged away where the flow is trusted.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from kornia.color import rgb_to_grayscale
 
 from ..flow.occlusion import forward_backward_mismatch, in_frame_confidence
+from ..flow.provider import DEFAULT_FLOW_OPTIONS, ClipFlow, FlowOptions, ProgressFn, check_clip
+from ..flow.sequence import FlowSequence
 from ..flow.warp import warp_backward
-from .metrics import LUMA_WEIGHTS, check_clip
 
-COLOR_SPACES = ("ycbcr", "lab")
+
+class ColorSpace(str, Enum):
+    """Where the global stage matches colour statistics."""
+
+    YCBCR = "ycbcr"
+    LAB = "lab"
+
+
+COLOR_SPACES = tuple(space.value for space in ColorSpace)
 METHODS = ("moments", "quantiles")
+
+
+class DeflickerMode(str, Enum):
+    """The Deflicker node's modes: the global stage's method, and whether the texture stage runs."""
+
+    GLOBAL = "global"
+    GLOBAL_TEXTURE = "global + texture"
+    HISTOGRAM = "histogram"
+    HISTOGRAM_TEXTURE = "histogram + texture"
+
+    @property
+    def method(self) -> str:
+        return "quantiles" if self in (DeflickerMode.HISTOGRAM, DeflickerMode.HISTOGRAM_TEXTURE) else "moments"
+
+    @property
+    def texture(self) -> bool:
+        return self in (DeflickerMode.GLOBAL_TEXTURE, DeflickerMode.HISTOGRAM_TEXTURE)
+
 # Typical channel range of each space: tolerances below are fractions of it.
 _SPACE_SCALE = {"ycbcr": 1.0, "lab": 100.0}
 _THUMBNAIL = 32
-
-ProgressFn = Optional[Callable[[int, int], None]]
 
 
 @dataclass(frozen=True)
@@ -68,7 +94,7 @@ class GlobalSettings:
     window: frames in the temporal average (>= 1; 1 disables smoothing); sigma = (window-1)/6.
     method: "moments" (mean/std matching) or "quantiles" (histogram matching).
     color_space: "ycbcr" (fast: the correction folds into one 3x3 matrix per frame) or "lab".
-    detect_cuts / cut_threshold: see :func:`find_scene_cuts`.
+    detect_cuts / cut_threshold: see :func:`find_scene_cuts`. Checked when made.
     """
 
     strength: float = 1.0
@@ -83,7 +109,7 @@ class GlobalSettings:
     max_stat_pixels: int = 65536
     chunk_size: int = 16
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
             raise ValueError(f"strength must be between 0 and 1, got {self.strength}")
         if int(self.window) < 1:
@@ -182,11 +208,9 @@ def collect_statistics(images: torch.Tensor, settings: GlobalSettings, progress:
     """
     import kornia.color
 
-    check_clip(images)
     count, height, width, _ = images.shape
     stride = max(1, math.ceil(math.sqrt(height * width / settings.max_stat_pixels)))
     levels = (torch.arange(settings.quantile_levels, dtype=torch.float64) + 0.5) / settings.quantile_levels
-    luma = torch.tensor(LUMA_WEIGHTS, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
     thumb_size = (min(_THUMBNAIL, height), min(_THUMBNAIL, width))
     relative = settings.method == "moments" and not cut_features_only
     means, stds, quantiles, lab_means, structures, gains, biases, shifts = [], [], [], [], [], [], [], []
@@ -195,10 +219,10 @@ def collect_statistics(images: torch.Tensor, settings: GlobalSettings, progress:
         rgb = images[start:start + settings.chunk_size].permute(0, 3, 1, 2).float()
         sample = to_space(rgb[:, :, ::stride, ::stride], settings.color_space).flatten(2)
         if relative:
-            grey = (rgb * luma).sum(dim=1).cpu().numpy()
+            grey = rgb_to_grayscale(rgb)[:, 0].cpu().numpy()
             frames = ([previous[0]] if previous is not None else []) + list(rgb.unbind(0))
             greys = ([previous[1]] if previous is not None else []) + list(grey)
-            chunk_shifts = [_shift_numpy(greys[i - 1], greys[i]) for i in range(1, len(greys))]
+            chunk_shifts = [estimate_shift(greys[i - 1], greys[i]) for i in range(1, len(greys))]
             if chunk_shifts:
                 gain, bias = _pair_affines(frames, chunk_shifts, stride, settings)
                 gains.append(gain)
@@ -213,7 +237,7 @@ def collect_statistics(images: torch.Tensor, settings: GlobalSettings, progress:
             quantiles.append(_quantiles(sample, levels.to(sample.device)))
         thumb = F.adaptive_avg_pool2d(rgb, thumb_size)
         lab_means.append(kornia.color.rgb_to_lab(thumb.clamp(0, 1)).mean(dim=(2, 3)).double())
-        structures.append((thumb * luma).sum(dim=1).flatten(1))
+        structures.append(rgb_to_grayscale(thumb).flatten(1))
         if progress is not None:
             progress(min(start + settings.chunk_size, count), count)
     structure = torch.cat(structures).cpu()
@@ -236,21 +260,15 @@ def collect_statistics(images: torch.Tensor, settings: GlobalSettings, progress:
     )
 
 
-def estimate_shift(previous: torch.Tensor, current: torch.Tensor, coarse_size: int = 64,
+def estimate_shift(previous: np.ndarray, current: np.ndarray, coarse_size: int = 64,
                    fine_size: int = 128) -> tuple[int, int]:
     """Dominant whole-pixel translation d = (dx, dy) with ``current(p) ~ previous(p + d)``.
 
-    previous, current: (H, W) luma. Phase correlation, coarse to fine: on thumbnails of at most
-    ``coarse_size`` pixels, then at full resolution on a ``fine_size`` crop placed by the coarse
-    estimate. Returns (0, 0) when the frames are too small or no clear peak stands out (no common
-    translation), so the caller falls back to comparing whole frames.
+    previous, current: (H, W) luma arrays. Phase correlation, coarse to fine: on thumbnails of at
+    most ``coarse_size`` pixels, then at full resolution on a ``fine_size`` crop placed by the
+    coarse estimate. Returns (0, 0) when the frames are too small or no clear peak stands out (no
+    common translation), so the caller falls back to comparing whole frames.
     """
-    return _shift_numpy(previous.detach().float().cpu().numpy(), current.detach().float().cpu().numpy(),
-                        coarse_size, fine_size)
-
-
-def _shift_numpy(previous: np.ndarray, current: np.ndarray, coarse_size: int = 64,
-                 fine_size: int = 128) -> tuple[int, int]:
     # numpy throughout: these arrays are small, and torch's multi-threaded CPU kernels (FFT in
     # particular) spend far longer waking their thread pool than computing when cores are busy.
     height, width = current.shape
@@ -496,8 +514,6 @@ def deflicker_global(images: torch.Tensor, settings: GlobalSettings = GlobalSett
     progress: callable(done, total) over both passes (total = 2F); it may raise to cancel.
     cuts: scene cuts to use instead of detecting them.
     """
-    settings.validate()
-    check_clip(images)
     count = images.shape[0]
 
     def report(offset):
@@ -595,15 +611,14 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
     """The texture stage (see the module docstring).
 
     images: (F, H, W, 3) float 0..1 (normally the global stage's output); flow: a
-    ``flow.sequence.FlowSequence`` of the same clip (forward[i] = flow(i -> i+1), backward[i] =
-    flow(i+1 -> i)). strength: beta in 0..1 (0 returns a copy). photometric_threshold: channel-mean
+    ``flow.sequence.FlowSequence`` of the same clip, checked by the caller (forward[i] =
+    flow(i -> i+1), backward[i] = flow(i+1 -> i)). strength: beta in 0..1 (0 returns a copy). photometric_threshold: channel-mean
     difference (0..1) between a frame and its warped neighbour up to which the neighbour gets full
     weight, none at twice it. consistency: (full, none) forward-backward mismatch in pixels (plus 1 %
     of the motion) between which a flow vector's weight falls from 1 to 0. cuts: frames that start a
     scene; nothing is carried across them. progress: callable(done, total) over both passes (2F).
     Returns a new (F, H, W, 3) tensor.
     """
-    check_clip(images)
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"texture strength must be between 0 and 1, got {strength}")
     if photometric_threshold <= 0:
@@ -611,15 +626,7 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
     full, none = (float(v) for v in consistency)
     if not 0.0 <= full < none:
         raise ValueError(f"consistency must be two pixel tolerances 0 <= full < none, got {tuple(consistency)}")
-    count, height, width, _ = images.shape
-    expected = (max(count - 1, 0), 2, height, width)
-    for name in ("forward", "backward"):
-        shape = tuple(getattr(flow, name).shape)
-        if shape != expected:
-            raise ValueError(
-                f"the flow's {name} tensor has shape {shape} but {count} frames of {width}x{height} need "
-                f"{expected}; compute the flow from the same clip"
-            )
+    count = images.shape[0]
     out = images.clone()
     if count < 2 or strength == 0.0:
         return out
@@ -728,5 +735,39 @@ def smooth_flow_guided(flow: torch.Tensor, guide: torch.Tensor, weight: torch.Te
 def detect_scene_cuts(images: torch.Tensor, threshold: float = 0.5, chunk_size: int = 16) -> list[int]:
     """Scene cuts of a clip on their own (frames that start a scene); see :func:`find_scene_cuts`."""
     settings = GlobalSettings(cut_threshold=threshold, chunk_size=chunk_size, max_stat_pixels=4096)
-    settings.validate()
     return find_scene_cuts(collect_statistics(images, settings, cut_features_only=True), threshold)
+
+
+def deflicker_clip(images: torch.Tensor, settings: GlobalSettings = GlobalSettings(), texture: bool = False,
+                   texture_strength: float = 0.6, flow: Optional[FlowSequence] = None,
+                   options: FlowOptions = DEFAULT_FLOW_OPTIONS, progress: ProgressFn = None) -> DeflickerResult:
+    """The Deflicker node: the global stage, then (``texture``) the texture stage.
+
+    images: (F, H, W, 3) float 0..1; settings: the global stage (strength 0 returns ``images``
+    itself); texture_strength: the texture stage's blend, scaled by ``settings.strength``. The
+    texture stage uses ``flow`` (a FlowSequence of these frames or of the source they were made
+    from) or estimates flow with ``options`` on the globally corrected frames, where brightness
+    constancy holds better. progress(done, total) over every stage.
+    """
+    check_clip(images)
+    count = images.shape[0]
+    texture = texture and texture_strength > 0 and settings.strength > 0 and count > 1
+    # Made before the global stage so that a flow of another clip is refused before the long work.
+    flows = ClipFlow(images, flow, options) if texture else None
+    if settings.strength == 0:
+        return DeflickerResult(images=images, cuts=[])
+    estimated = count - 1 if texture and flow is None else 0
+    total = 2 * count + (estimated + 2 * count if texture else 0)
+
+    def stage(offset: int):
+        return None if progress is None else lambda done, _total: progress(offset + done, total)
+
+    result = deflicker_global(images, settings, stage(0))
+    if flows is None:
+        return result
+    if flows.given is None:
+        # Flow of the globally corrected frames: brightness constancy holds better there.
+        flows = ClipFlow(result.images, options=options)
+    out = stabilize_texture(result.images, flows.sequence(stage(2 * count)), strength=float(texture_strength) * float(settings.strength),
+                            cuts=result.cuts, progress=stage(2 * count + estimated))
+    return DeflickerResult(images=out, cuts=result.cuts)

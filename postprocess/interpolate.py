@@ -253,36 +253,6 @@ def inbetween_positions(frame_count: int, multiplier: int, loop: bool = False,
     return positions
 
 
-class PairFlowSource:
-    """Flows between two frames of a clip, from a precomputed FlowSequence where it has them.
-
-    frames: (F, H, W, 3) float 0..1. ``flows`` is an optional FlowSequence of the same frames
-    (consecutive pairs); other pairs (the loop's last-to-first), or all pairs without ``flows``,
-    are estimated with ``estimate_flow(preset, max_motion, estimator)`` on ``device``.
-    """
-
-    def __init__(self, frames: torch.Tensor, flows=None, preset: str = "balanced", max_motion: Optional[float] = None,
-                 estimator=None, device=None):
-        self.frames = frames
-        self.flows = flows
-        self.preset = preset
-        self.max_motion = max_motion
-        self.estimator = estimator
-        self.device = frames.device if device is None else torch.device(device)
-        if flows is not None:
-            flows.check_frames(frames.shape[0], frames.shape[1], frames.shape[2], "the images")
-
-    def __call__(self, i: int, j: int) -> FlowPair:
-        if self.flows is not None and j == i + 1:
-            return self.flows.forward[i : i + 1], self.flows.backward[i : i + 1]
-        from ..flow.estimate import estimate_flow
-
-        pair = torch.stack((self.frames[i], self.frames[j])).permute(0, 3, 1, 2).to(self.device, torch.float32)
-        both = estimate_flow(pair, pair.flip(0), preset=self.preset, max_motion=self.max_motion,
-                             estimator=self.estimator)  # (i -> j, j -> i) in one batch
-        return both[0:1], both[1:2]
-
-
 def render_positions(frames: torch.Tensor, positions: Sequence[float], pair_flows: Callable[[int, int], FlowPair],
                      loop: bool = False, mode: str = "bicubic",
                      progress: Optional[Callable[[int, int], None]] = None, device=None) -> torch.Tensor:
@@ -320,17 +290,6 @@ def render_positions(frames: torch.Tensor, positions: Sequence[float], pair_flow
         if progress is not None:
             progress(n + 1, len(positions))
     return out
-
-
-def interpolate_frames(frames: torch.Tensor, multiplier: int, pair_flows: Callable[[int, int], FlowPair],
-                       loop: bool = False, keep_source_frames: bool = True, mode: str = "bicubic",
-                       progress: Optional[Callable[[int, int], None]] = None, device=None) -> torch.Tensor:
-    """``multiplier``x frame interpolation of a clip (see :func:`inbetween_positions` for counts).
-
-    frames: (F, H, W, C) float 0..1 -> (N, H, W, C).
-    """
-    positions = inbetween_positions(frames.shape[0], multiplier, loop, keep_source_frames)
-    return render_positions(frames, positions, pair_flows, loop, mode, progress, device)
 
 
 def cross_fade(frame_a: torch.Tensor, frame_b: torch.Tensor, t: float) -> torch.Tensor:

@@ -17,12 +17,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Optional
+from enum import Enum
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
 
-KEYFRAME_METHODS = ("edge_change", "occlusion_change")
+from ..flow.keyframe_warp import format_frame_indices
+from ..flow.provider import DEFAULT_FLOW_OPTIONS, ClipFlow, FlowOptions, ProgressFn, check_clip
+from ..flow.sequence import FlowSequence
+
+
+class KeyframeMethod(str, Enum):
+    """The change measure that places keyframes (the strings saved workflows hold)."""
+
+    EDGE_CHANGE = "edge change"
+    OCCLUSION = "occlusion"
 
 # Edge maps are found on frames scaled so their longer side is at most this, which keeps Canny's
 # hysteresis loop cheap on a CPU and makes the threshold independent of the resolution.
@@ -48,7 +58,7 @@ class EdgeMaps:
 
 
 def edge_maps(images: torch.Tensor, max_side: int = EDGE_ANALYSIS_SIDE, chunk: int = 16,
-              progress: Optional[Callable[[int, int], None]] = None) -> EdgeMaps:
+              progress: ProgressFn = None) -> EdgeMaps:
     """Edge maps for change detection.
 
     images: (F, H, W, 3) float 0..1. Edges are found on the HSV value channel at the analysis size
@@ -59,8 +69,6 @@ def edge_maps(images: torch.Tensor, max_side: int = EDGE_ANALYSIS_SIDE, chunk: i
     """
     import kornia
 
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected images of shape (frames, height, width, 3), got {tuple(images.shape)}")
     frames, height, width, _ = images.shape
     h, w = _analysis_size(height, width, max_side)
     tolerance = max(2, round(math.sqrt(h * w) / 128))
@@ -121,15 +129,29 @@ def occlusion_fractions(forward: torch.Tensor, backward: torch.Tensor, chunk: in
     return out
 
 
-def select_keyframes(
-    num_frames: int,
-    change_since: Callable[[int, int], float],
-    threshold: float,
-    min_gap: int = 4,
-    max_gap: int = 30,
-    include_last: bool = True,
-) -> list[int]:
-    """Indices of keyframes, always starting with frame 0.
+@dataclass(frozen=True)
+class KeyframeGaps:
+    """How far apart keyframes may be, checked when made.
+
+    min_gap: fewest frames between two keyframes (>= 1); max_gap: most frames between two
+    keyframes (>= min_gap): a keyframe is forced after this many; include_last: also make the last
+    frame a keyframe (unless it is closer than min_gap to the previous one).
+    """
+
+    min_gap: int = 4
+    max_gap: int = 30
+    include_last: bool = True
+
+    def __post_init__(self) -> None:
+        if self.min_gap < 1:
+            raise ValueError(f"min_gap must be at least 1 frame, got {self.min_gap}")
+        if self.max_gap < self.min_gap:
+            raise ValueError(f"max_gap ({self.max_gap}) must not be smaller than min_gap ({self.min_gap})")
+
+
+def select_keyframes(num_frames: int, change_since: Callable[[int, int], float], threshold: float,
+                     gaps: KeyframeGaps = KeyframeGaps()) -> list[int]:
+    """Indices of keyframes of a ``num_frames`` clip (>= 1), always starting with frame 0.
 
     change_since(key, i): accumulated change (percent) between keyframe ``key`` and frame ``i``.
     Frame i becomes a keyframe when at least ``min_gap`` frames have passed since the last key and
@@ -138,47 +160,29 @@ def select_keyframes(
     would leave a gap shorter than ``min_gap``. No gap between keyframes, or after the last one,
     exceeds ``max_gap``.
     """
-    if num_frames < 1:
-        raise ValueError("keyframe selection needs at least one frame")
-    if min_gap < 1:
-        raise ValueError(f"min_gap must be at least 1 frame, got {min_gap}")
-    if max_gap < min_gap:
-        raise ValueError(f"max_gap ({max_gap}) must not be smaller than min_gap ({min_gap})")
     keys = [0]
     for i in range(1, num_frames):
         gap = i - keys[-1]
-        if gap >= max_gap or (gap >= min_gap and change_since(keys[-1], i) >= threshold):
+        if gap >= gaps.max_gap or (gap >= gaps.min_gap and change_since(keys[-1], i) >= threshold):
             keys.append(i)
     last = num_frames - 1
-    if include_last and keys[-1] != last and last - keys[-1] >= min_gap:
+    if gaps.include_last and keys[-1] != last and last - keys[-1] >= gaps.min_gap:
         keys.append(last)
     return keys
 
 
-def keyframes_by_edges(
-    images: torch.Tensor,
-    threshold: float = 10.0,
-    min_gap: int = 4,
-    max_gap: int = 30,
-    include_last: bool = True,
-) -> list[int]:
+def keyframes_by_edges(images: torch.Tensor, threshold: float = 10.0, gaps: KeyframeGaps = KeyframeGaps(),
+                       progress: ProgressFn = None) -> list[int]:
     """Keyframes where the edge map changed by ``threshold`` percent since the last keyframe.
 
-    images: (F, H, W, 3) float 0..1.
+    images: (F, H, W, 3) float 0..1; progress(done, total) while the edge maps are found.
     """
-    edges = edge_maps(images)
-    return select_keyframes(
-        images.shape[0], lambda key, i: edge_change(edges, key, i), threshold, min_gap, max_gap, include_last
-    )
+    edges = edge_maps(images, progress=progress)
+    return select_keyframes(images.shape[0], lambda key, i: edge_change(edges, key, i), threshold, gaps)
 
 
-def keyframes_by_occlusion(
-    fractions: Sequence[float],
-    threshold: float = 10.0,
-    min_gap: int = 4,
-    max_gap: int = 30,
-    include_last: bool = True,
-) -> list[int]:
+def keyframes_by_occlusion(fractions: Sequence[float], threshold: float = 10.0,
+                           gaps: KeyframeGaps = KeyframeGaps()) -> list[int]:
     """Keyframes where the occluded share accumulated since the last keyframe reaches ``threshold``.
 
     fractions: per-pair occlusion percentages from :func:`occlusion_fractions` (F-1 values).
@@ -186,11 +190,32 @@ def keyframes_by_occlusion(
     prefix = [0.0]
     for value in fractions:
         prefix.append(prefix[-1] + float(value))
-    return select_keyframes(
-        len(fractions) + 1, lambda key, i: prefix[i] - prefix[key], threshold, min_gap, max_gap, include_last
-    )
+    return select_keyframes(len(fractions) + 1, lambda key, i: prefix[i] - prefix[key], threshold, gaps)
 
 
-def format_indices(indices: Sequence[int]) -> str:
-    """Keyframe indices as the comma-separated string FlowWarp reads, e.g. ``"0, 12, 30"``."""
-    return ", ".join(str(int(i)) for i in indices)
+class KeyframeChoice(NamedTuple):
+    """indices: e.g. "0, 9, 21" (Flow Warp's keyframe_indices); keyframes: (K, H, W, 3); keyframe_count: K."""
+
+    indices: str
+    keyframes: torch.Tensor
+    keyframe_count: int
+
+
+def choose_keyframes(images: torch.Tensor, method: str = KeyframeMethod.EDGE_CHANGE, edge_threshold: float = 60.0,
+                     occlusion_threshold: float = 15.0, gaps: KeyframeGaps = KeyframeGaps(),
+                     flow: Optional[FlowSequence] = None, options: FlowOptions = DEFAULT_FLOW_OPTIONS,
+                     progress: ProgressFn = None) -> KeyframeChoice:
+    """The Select Keyframes node: keyframes of ``images`` (F, H, W, 3) by a :class:`KeyframeMethod`.
+
+    The occlusion method uses the clip's optical flow: ``flow`` (a FlowSequence of ``images``) or
+    estimated with ``options``. progress(done, total) while edges or flows are found.
+    """
+    check_clip(images)
+    if KeyframeMethod(method) is KeyframeMethod.EDGE_CHANGE:
+        indices = keyframes_by_edges(images, float(edge_threshold), gaps, progress)
+    else:
+        sequence = ClipFlow(images, flow, options).sequence(progress)
+        indices = keyframes_by_occlusion(occlusion_fractions(sequence.forward, sequence.backward),
+                                         float(occlusion_threshold), gaps)
+    keyframes = images[torch.tensor(indices, dtype=torch.long, device=images.device)]
+    return KeyframeChoice(format_frame_indices(indices), keyframes, len(indices))

@@ -1,7 +1,8 @@
 """Retiming plans: which source frame (or fractional source position) each output frame shows.
 
 Everything here is index arithmetic on frame counts and rates; the frames themselves are only
-touched by :func:`take_frames`. Fractional positions are rendered by ``flow.interpolate``.
+touched by :func:`take_frames`. Fractional positions are rendered by ``postprocess.interpolate``
+(``postprocess.timing`` puts the two together for the Retime node).
 
 Conventions: source frame ``i`` is shown from time ``i / fps`` to ``(i + 1) / fps``; an output
 frame ``j`` at rate ``target_fps`` shows the source content at time ``j / target_fps``, i.e. at

@@ -13,18 +13,29 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from steadyframe.flow.provider import ClipFlow
+from steadyframe.flow.sequence import FlowSequence
+
 
 @dataclass
 class SyntheticClip:
     """clean: (F, H, W, 3) float 0..1; forward/backward: (F-1, 2, H, W) exact flows
     (forward[i] = flow(i -> i+1), backward[i] = flow(i+1 -> i)); height, width: frame size.
-    ``forward``/``backward``/``height``/``width`` make it usable wherever a FlowSequence is."""
+    ``forward``/``backward``/``height``/``width`` make it usable wherever a FlowSequence is read."""
 
     clean: torch.Tensor
     forward: torch.Tensor
     backward: torch.Tensor
     height: int
     width: int
+
+    def flow_sequence(self):
+        """The exact flow as a ``FlowSequence`` (what the Optical Flow node would hand on)."""
+        return FlowSequence(forward=self.forward, backward=self.backward, height=self.height, width=self.width)
+
+    def exact_flows(self):
+        """The exact flow of ``clean`` as the pack's flow provider (``ClipFlow``) gives it to the metrics."""
+        return ClipFlow(self.clean, self.flow_sequence())
 
 
 def procedural_texture(height: int, width: int, seed: int = 0, octaves: tuple = (4, 8, 16, 32, 64)) -> torch.Tensor:

@@ -10,10 +10,13 @@ from steadyframe.flow.keyframe_warp import (
     WarpSettings,
     check_keyframes,
     dilate_mask,
+    flow_warp,
+    format_frame_indices,
     parse_keyframe_indices,
     warp_keyframes,
 )
-from steadyframe.flow.sequence import compute_flow_sequence
+from steadyframe.flow.provider import ClipFlow, FlowOptions, flow_for
+from steadyframe.flow.sequence import FlowSequence
 from support.flow_synthetic import moving_disc_pair, translated_sequence
 
 
@@ -36,7 +39,7 @@ def clip():
 @pytest.fixture(scope="module")
 def two_key_result(clip):
     keyframes = torch.stack((style_a(clip[0]), style_b(clip[5])))
-    images, masks = warp_keyframes(clip, keyframes, [0, 5], WarpSettings(mask_dilation=0))
+    images, masks = warp_keyframes(ClipFlow(clip), keyframes, [0, 5], WarpSettings(mask_dilation=0))
     return keyframes, images, masks
 
 
@@ -81,8 +84,8 @@ def test_pixels_only_one_keyframe_shows_come_from_that_keyframe(clip, two_key_re
 
 def test_single_keyframe_masks_the_entering_edge_and_dilation_grows_it(clip):
     keyframes = style_a(clip[0:1])
-    images, masks = warp_keyframes(clip, keyframes, [0], WarpSettings(mask_dilation=0))
-    _, grown = warp_keyframes(clip, keyframes, [0], WarpSettings(mask_dilation=3))
+    images, masks = warp_keyframes(ClipFlow(clip), keyframes, [0], WarpSettings(mask_dilation=0))
+    _, grown = warp_keyframes(ClipFlow(clip), keyframes, [0], WarpSettings(mask_dilation=3))
     for t in range(1, 4):  # further away the motion reaches a quarter of this 48 px wide frame
         left = t * STEP[0]
         top = t * STEP[1]
@@ -97,9 +100,9 @@ def test_single_keyframe_masks_the_entering_edge_and_dilation_grows_it(clip):
 
 
 def test_composed_flow_mode_matches_ground_truth_too(clip):
-    seq = compute_flow_sequence(clip, preset="balanced")
+    seq = flow_for(clip, options=FlowOptions(preset="balanced"))
     keyframes = torch.stack((style_a(clip[0]), style_b(clip[5])))
-    images, masks = warp_keyframes(clip, keyframes, [0, 5], WarpSettings(mask_dilation=0), flow=seq)
+    images, masks = warp_keyframes(ClipFlow(clip, seq), keyframes, [0, 5], WarpSettings(mask_dilation=0))
     assert torch.equal(images[0], keyframes[0]) and torch.equal(images[5], keyframes[1])
     for t in (1, 2, 3, 4):
         ys = slice(t * STEP[1] + 3, 40 - (5 - t) * STEP[1] - 3)
@@ -114,7 +117,7 @@ def test_disoccluded_background_is_masked_and_the_rest_is_correct():
     pair = moving_disc_pair(128, 160, magnitude=4.0, disc_motion=(7.0, 3.0), seed=11)
     frames = torch.cat((pair.frame_b, pair.frame_a)).permute(0, 2, 3, 1)  # keyframe first, target second
     keyframes = style_a(frames[0:1])
-    images, masks = warp_keyframes(frames, keyframes, [0], WarpSettings(mask_dilation=0))
+    images, masks = warp_keyframes(ClipFlow(frames), keyframes, [0], WarpSettings(mask_dilation=0))
     truth = (pair.occluded * (1 - pair.out_of_frame))[0, 0]
     mask = masks[1]
     recall = (mask * truth).sum() / truth.sum()
@@ -123,16 +126,23 @@ def test_disoccluded_background_is_masked_and_the_rest_is_correct():
     error = (images[1] - style_a(frames[1])).abs().mean(-1)[good]
     assert error.mean().item() < 0.01
     # Dilation only adds pixels: recall can only grow.
-    _, grown = warp_keyframes(frames, keyframes, [0], WarpSettings(mask_dilation=2))
+    _, grown = warp_keyframes(ClipFlow(frames), keyframes, [0], WarpSettings(mask_dilation=2))
     assert ((grown[1] * truth).sum() / truth.sum()).item() >= recall.item()
 
 
 def test_odd_size_and_single_frame_batch():
     clip = translated_sequence(3, 29, 37, step=(1, 1), seed=2)
-    images, masks = warp_keyframes(clip, clip[1:2], [1])
+    images, masks = warp_keyframes(ClipFlow(clip), clip[1:2], [1])
     assert images.shape == (3, 29, 37, 3) and masks.shape == (3, 29, 37)
-    single, single_mask = warp_keyframes(clip[:1], clip[:1] * 0.5, [0])
+    single, single_mask = warp_keyframes(ClipFlow(clip[:1]), clip[:1] * 0.5, [0])
     assert torch.equal(single, clip[:1] * 0.5) and single_mask.eq(0).all()
+
+
+def test_formatted_indices_parse_back():
+    text = format_frame_indices([0, 10, 22, 30])
+    assert text == "0, 10, 22, 30"
+    assert parse_keyframe_indices(text, 31) == [0, 10, 22, 30]
+    assert format_frame_indices([]) == ""
 
 
 def test_parse_keyframe_indices():
@@ -181,10 +191,42 @@ def test_direct_mode_streams_one_frame_of_flow_at_a_time():
         return torch.zeros(frame_a.shape[0], 2, *frame_a.shape[-2:])
 
     frames = torch.rand(7, 12, 16, 3)
-    stream = direct_propagations(frames, [0, 6], WarpSettings(), estimator=counting)
+    stream = direct_propagations(frames, [0, 6], WarpSettings(), FlowOptions(estimator=counting))
     assert next(stream) == [] and calls == []  # keyframe: nothing estimated
     first = next(stream)
     # Frame 1: target->key and key->target for both keyframes, in one batch of 4 pairs.
     assert calls == [4] and [p.key for p in first] == [0, 6]
     remaining = list(stream)
     assert len(remaining) == 5 and remaining[-1] == [] and calls == [4] * 5  # frames 1-5
+
+
+# Flow Warp Keyframes as the node calls it (was tests/tier1/nodes/test_flow_nodes.py).
+
+def test_flow_warp_with_and_without_precomputed_flow():
+    clip = translated_sequence(4, 32, 40, step=(1, 1), seed=5)
+    keyframes = torch.stack((1 - clip[0], 1 - clip[3]))
+    images, mask = flow_warp(clip, keyframes, "0, 3")
+    assert images.shape == clip.shape and mask.shape == clip.shape[:3]
+    assert torch.equal(images[0], keyframes[0]) and torch.equal(images[3], keyframes[1])
+    assert ((images[1:3] - (1 - clip[1:3])).abs()[:, 4:-4, 4:-4]).mean().item() < 0.01
+    flow = flow_for(clip)
+    images2, mask2 = flow_warp(clip, keyframes, "0, 3", flow=flow)
+    assert torch.equal(images2[3], keyframes[1])
+    assert ((images2[1:3] - (1 - clip[1:3])).abs()[:, 4:-4, 4:-4]).mean().item() < 0.01
+
+
+def test_flow_warp_errors():
+    clip = translated_sequence(4, 32, 40, step=(1, 1), seed=5)
+    with pytest.raises(ValueError, match=r"got 2 keyframe image\(s\) but 1 keyframe index\(es\)"):
+        flow_warp(clip, clip[:2], "0")
+    with pytest.raises(ValueError, match="index 7 at column 4 is out of range; the source has 4 frames"):
+        flow_warp(clip, clip[:2], "0, 7")
+    with pytest.raises(ValueError, match="keyframes are 20x16 but the source frames are 40x32"):
+        flow_warp(clip, clip[:1, ::2, ::2], "0")
+    images, _ = flow_warp(clip, clip[:1, ::2, ::2], "0", on_size_mismatch="resize keyframes")
+    assert images.shape == clip.shape
+    other = FlowSequence(torch.zeros(2, 2, 32, 40), torch.zeros(2, 2, 32, 40), 32, 40)
+    with pytest.raises(ValueError, match="computed for 3 frames of 40x32 but frames has 4 frames of 40x32"):
+        flow_warp(clip, clip[:1], "0", flow=other)
+    with pytest.raises(ValueError, match="'stretch' is not a valid SizeMismatch"):
+        flow_warp(clip, clip[:1], "0", on_size_mismatch="stretch")

@@ -1,10 +1,13 @@
 """Deflicker on synthetic clips with known ground truth (tests/support/deflicker_synthetic.py)."""
 import pytest
 import torch
+from kornia.color import rgb_to_grayscale
 
+from steadyframe.flow.provider import FlowOptions, flow_for
 from steadyframe.postprocess.deflicker import (
     GlobalSettings,
     collect_statistics,
+    deflicker_clip,
     deflicker_global,
     detect_scene_cuts,
     estimate_shift,
@@ -16,7 +19,7 @@ from steadyframe.postprocess.deflicker import (
     symmetric_flow,
     temporal_gaussian,
 )
-from steadyframe.postprocess.metrics import PairFlows, luminance_flicker, psnr, warping_error
+from steadyframe.postprocess.metrics import luminance_flicker, psnr, warping_error
 from support.deflicker_synthetic import inject_flicker, moving_clip, moving_disc_clip
 
 SMALL = dict(frames=48, height=64, width=96)
@@ -80,7 +83,7 @@ def test_texture_stage_calms_boiling_within_the_bounds(small_clip):
     global_only = deflicker_global(boiling).images
     # The clip's exact flow stands in for the estimator: the stage is judged, not the flow.
     steadied = stabilize_texture(global_only, small_clip, strength=0.6)
-    flows = PairFlows(flow=small_clip)
+    flows = small_clip.exact_flows()
     before = warping_error(global_only, flows).value
     after = warping_error(steadied, flows).value
     assert after <= 0.15e-3 < before
@@ -186,7 +189,7 @@ def test_streaming_chunk_size_does_not_change_the_result(small_clip):
 @pytest.mark.parametrize("motion,size", [((3, -2), (96, 128)), ((-7, 5), (160, 200)), ((0, 0), (64, 64))])
 def test_estimate_shift_finds_whole_pixel_pans_through_flicker(motion, size):
     clip = moving_clip(2, size[0], size[1], motion=motion, seed=9).clean
-    luma = clip @ torch.tensor([0.299, 0.587, 0.114])
+    luma = rgb_to_grayscale(clip.permute(0, 3, 1, 2))[:, 0].numpy()
     # current(p) = previous(p + motion), even when the second frame is brighter and offset.
     assert estimate_shift(luma[0], luma[1] * 1.2 + 0.05) == motion
 
@@ -220,13 +223,15 @@ def test_statistics_are_robust_to_outlier_pixels():
 
 def test_bad_input_is_explained(small_clip):
     with pytest.raises(ValueError, match=r"\(F, H, W, 3\)"):
-        deflicker_global(small_clip.clean.permute(0, 3, 1, 2))
+        deflicker_clip(small_clip.clean.permute(0, 3, 1, 2))
     with pytest.raises(ValueError, match="strength"):
-        deflicker_global(small_clip.clean, GlobalSettings(strength=1.5))
+        GlobalSettings(strength=1.5)
     with pytest.raises(ValueError, match="color_space"):
-        deflicker_global(small_clip.clean, GlobalSettings(color_space="hsv"))
+        GlobalSettings(color_space="hsv")
+    flow = small_clip.flow_sequence()
+    short = type(flow)(flow.forward[:9], flow.backward[:9], flow.height, flow.width)
     with pytest.raises(ValueError, match="48 frames of 96x64"):
-        stabilize_texture(small_clip.clean, small_clip_flow(small_clip, 10))
+        deflicker_clip(small_clip.clean, texture=True, flow=short)
     with pytest.raises(ValueError, match="consistency"):
         stabilize_texture(small_clip.clean[:3], small_clip_flow(small_clip, 3), consistency=(1.0, 0.5))
 
@@ -254,15 +259,13 @@ def test_texture_stage_with_estimated_flow_meets_the_bounds(kind):
     # The issue's bound with the flow the node really uses (TV-L1 'balanced' on the globally
     # corrected frames), scored with the exact flow. "disc" adds a disc moving against the pan:
     # motion boundaries and occlusions must not be smeared (no ghosting at the outline).
-    from steadyframe.flow.sequence import compute_flow_sequence
-
     clip = (moving_clip(12, 96, 128, motion=(2, 1), seed=0) if kind == "pan"
             else moving_disc_clip(12, 96, 128, motion=(2, 1), disc_motion=(-3, 2), seed=0))
     boiling = inject_flicker(clip.clean, boiling=0.03, seed=5)
     global_only = deflicker_global(boiling)
-    flow = compute_flow_sequence(global_only.images, preset="balanced")
+    flow = flow_for(global_only.images, options=FlowOptions("balanced"))
     steadied = stabilize_texture(global_only.images, flow, strength=0.6, cuts=global_only.cuts)
-    exact = PairFlows(flow=clip)
+    exact = clip.exact_flows()
     assert warping_error(steadied, exact).value <= 0.15e-3
     assert psnr(steadied, clip.clean) >= 34.0
     assert psnr(steadied, clip.clean) > psnr(global_only.images, clip.clean) + 1.5
@@ -273,7 +276,7 @@ def test_texture_stage_with_estimated_flow_meets_the_bounds(kind):
 
 def test_moving_disc_clip_has_exact_flow():
     clip = moving_disc_clip(5, 48, 64, motion=(2, 1), disc_motion=(-3, 2), seed=3)
-    exact = PairFlows(flow=clip)
+    exact = clip.exact_flows()
     result = warping_error(clip.clean, exact)
     assert result.value == 0.0
     # The disc hides and reveals background: some pixels fail the forward-backward check.

@@ -3,21 +3,22 @@ import dataclasses
 
 import pytest
 import torch
+from kornia.color import rgb_to_grayscale
 
 from steadyframe.flow.estimate import estimate_flow, preset_settings
+from steadyframe.flow.provider import ClipFlow, FlowOptions
 from steadyframe.flow.sequence import FlowSequence
 from steadyframe.flow.tvl1 import tvl1_flow
-from steadyframe.nodes.timing_nodes import SteadyFrameInterpolate
 from steadyframe.postprocess.interpolate import (
-    PairFlowSource,
     PairInterpolator,
     cross_fade,
     fill_holes,
     forward_splat,
     inbetween_positions,
-    interpolate_frames,
     refine_unreliable_flow,
+    render_positions,
 )
+from steadyframe.postprocess.timing import interpolate_clip
 from support.moving_scene import MovingSquareScene
 
 # Velocities divisible by 4 keep every quarter-time position on whole pixels, so the rendered
@@ -40,6 +41,11 @@ def exact_flows(scene, t_a=0.0, t_b=1.0):
 
 def zero_flows(i, j, size=16):
     return torch.zeros(1, 2, size, size), torch.zeros(1, 2, size, size)
+
+
+def interpolate_frames(frames, multiplier, pair_flows, loop=False, keep_source_frames=True):
+    positions = inbetween_positions(frames.shape[0], multiplier, loop, keep_source_frames)
+    return render_positions(frames, positions, pair_flows, loop=loop)
 
 
 def test_forward_splat_spreads_bilinearly():
@@ -140,7 +146,7 @@ def test_inbetween_with_estimated_flow_beats_cross_fade_and_the_repair_helps():
     # The estimator's own neighbour propagation already repairs most motion edges, so the repair
     # is measured on plain coarse-to-fine TV-L1 flow (propagation off), the smeared edges it is for.
     plain = dataclasses.replace(preset_settings("balanced", 16), propagation=(), fine_propagation=())
-    gray = frames.mul(torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    gray = rgb_to_grayscale(frames)
     smeared = tvl1_flow(gray, gray.flip(0), plain)
     repaired = psnr(PairInterpolator(frames[:1], frames[1:], smeared[:1], smeared[1:]).at(0.5), truth)
     unrepaired = psnr(PairInterpolator(frames[:1], frames[1:], smeared[:1], smeared[1:], refine_passes=0).at(0.5), truth)
@@ -219,39 +225,39 @@ def test_pair_flows_come_from_the_flow_sequence_when_given():
     frames = SCENE.frames(range(3))
     forward = torch.cat([SCENE.flow(i, i + 1) for i in range(2)])
     backward = torch.cat([SCENE.flow(i + 1, i) for i in range(2)])
-    source = PairFlowSource(frames, FlowSequence(forward, backward, 64, 64))
+    source = ClipFlow(frames, FlowSequence(forward, backward, 64, 64)).pair
     flow_ab, flow_ba = source(1, 2)
     assert torch.equal(flow_ab[0], forward[1]) and torch.equal(flow_ba[0], backward[1])
     loop_ab, loop_ba = source(2, 0)  # not in the sequence: estimated
     assert loop_ab.shape == (1, 2, 64, 64) and loop_ba.shape == (1, 2, 64, 64)
 
 
-def test_node_uses_given_flow_and_reports_the_count():
+def test_interpolate_clip_uses_given_flow_and_reports_the_count():
     frames = SCENE.frames(range(3))
     forward = torch.cat([SCENE.flow(i, i + 1) for i in range(2)])
     backward = torch.cat([SCENE.flow(i + 1, i) for i in range(2)])
     flow = FlowSequence(forward, backward, 64, 64)
-    images, count, fps = SteadyFrameInterpolate().interpolate(frames, 4, True, False, 6.0, "fast", 48, flow=flow)
+    images, count, fps = interpolate_clip(frames, 4, True, False, 6.0, flow, FlowOptions("fast", max_motion=48))
     assert count == 9 and images.shape == (9, 64, 64, 3)
     assert fps == 24.0
     assert torch.equal(images[4], frames[1])
     assert psnr(images[2], SCENE.frame(0.5)) > psnr(0.5 * (frames[0] + frames[1]), SCENE.frame(0.5)) + 10.0
 
 
-def test_node_rejects_a_flow_of_other_frames_and_single_frames():
+def test_interpolate_clip_rejects_a_flow_of_other_frames_and_single_frames():
     frames = SCENE.frames(range(3))
     wrong = FlowSequence(torch.zeros(1, 2, 64, 64), torch.zeros(1, 2, 64, 64), 64, 64)
     with pytest.raises(ValueError, match="2 frames"):
-        SteadyFrameInterpolate().interpolate(frames, 2, True, False, 12.0, "fast", 48, flow=wrong)
+        interpolate_clip(frames, 2, True, False, 12.0, wrong, FlowOptions("fast", max_motion=48))
     with pytest.raises(ValueError, match="at least 2"):
-        SteadyFrameInterpolate().interpolate(frames[:1], 2, True, False, 12.0, "fast", 48)
+        interpolate_clip(frames[:1], 2, True, False, 12.0, None, FlowOptions("fast", max_motion=48))
 
 
-def test_node_loop_mode_with_flow_estimates_the_closing_pair():
+def test_interpolate_clip_loop_mode_estimates_the_closing_pair():
     scene = MovingSquareScene(height=32, width=32, square_size=10, square_origin=(6.0, 8.0),
                               square_velocity=(2.0, 0.0), background_velocity=(0.0, 0.0))
     frames = scene.frames(range(3))
-    images, count, fps = SteadyFrameInterpolate().interpolate(frames, 3, True, True, 8.0, "fast", 16)
+    images, count, fps = interpolate_clip(frames, 3, True, True, 8.0, None, FlowOptions("fast", max_motion=16))
     assert count == 9 and fps == 24.0
     assert torch.equal(images[6], frames[2])
     # The closing in-betweens move from frame 2 back towards frame 0: the last one is closer to frame 0.

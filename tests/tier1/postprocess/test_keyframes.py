@@ -3,12 +3,13 @@ import pytest
 import torch
 
 from steadyframe.flow.keyframe_warp import parse_keyframe_indices
+from steadyframe.flow.provider import FlowOptions
 from steadyframe.flow.sequence import FlowSequence
-from steadyframe.nodes.timing_nodes import SteadyFrameSelectKeyframes
 from steadyframe.postprocess.keyframes import (
+    KeyframeGaps,
+    choose_keyframes,
     edge_change,
     edge_maps,
-    format_indices,
     keyframes_by_edges,
     keyframes_by_occlusion,
     occlusion_fractions,
@@ -38,19 +39,19 @@ def test_edge_change_is_small_inside_a_shot_and_large_at_a_cut(cut_clip):
 
 
 def test_keyframes_land_on_the_cuts(cut_clip):
-    keys = keyframes_by_edges(cut_clip, threshold=60.0, min_gap=3, max_gap=40)
+    keys = keyframes_by_edges(cut_clip, threshold=60.0, gaps=KeyframeGaps(min_gap=3, max_gap=40))
     assert keys == [0, 10, 22, 30]
 
 
 def test_max_gap_forces_keyframes_in_a_static_shot():
     still = scene_cut_clip((25,), motion=0.0)
-    keys = keyframes_by_edges(still, threshold=60.0, min_gap=2, max_gap=8)
+    keys = keyframes_by_edges(still, threshold=60.0, gaps=KeyframeGaps(min_gap=2, max_gap=8))
     assert keys == [0, 8, 16, 24]
 
 
 def test_min_gap_suppresses_a_cut_too_close_to_the_last_keyframe():
     clip = scene_cut_clip((3, 12), motion=0.0)  # a cut 3 frames after the first keyframe
-    keys = keyframes_by_edges(clip, threshold=60.0, min_gap=5, max_gap=40)
+    keys = keyframes_by_edges(clip, threshold=60.0, gaps=KeyframeGaps(min_gap=5, max_gap=40))
     assert keys[:2] == [0, 5]  # the earliest frame allowed after the cut
     assert min(gaps(keys)) >= 5
 
@@ -59,23 +60,23 @@ def test_gap_limits_hold_for_any_change_pattern():
     generator = torch.Generator().manual_seed(3)
     change = torch.rand(60, generator=generator) * 100
     for min_gap, max_gap in ((1, 1), (2, 5), (4, 24), (7, 7)):
-        keys = select_keyframes(60, lambda key, i: float(change[i]), 50.0, min_gap, max_gap, include_last=True)
+        keys = select_keyframes(60, lambda key, i: float(change[i]), 50.0, KeyframeGaps(min_gap, max_gap, include_last=True))
         assert keys[0] == 0
         assert all(min_gap <= g <= max_gap for g in gaps(keys)), (min_gap, max_gap, keys)
         assert 59 - keys[-1] < max_gap
 
 
 def test_include_last_respects_min_gap():
-    assert select_keyframes(10, lambda k, i: 0.0, 50.0, 2, 6, include_last=True) == [0, 6, 9]
-    assert select_keyframes(8, lambda k, i: 0.0, 50.0, 3, 6, include_last=True) == [0, 6]
-    assert select_keyframes(10, lambda k, i: 0.0, 50.0, 2, 6, include_last=False) == [0, 6]
+    assert select_keyframes(10, lambda k, i: 0.0, 50.0, KeyframeGaps(2, 6, include_last=True)) == [0, 6, 9]
+    assert select_keyframes(8, lambda k, i: 0.0, 50.0, KeyframeGaps(3, 6, include_last=True)) == [0, 6]
+    assert select_keyframes(10, lambda k, i: 0.0, 50.0, KeyframeGaps(2, 6, include_last=False)) == [0, 6]
 
 
 def test_bad_gaps_are_rejected():
     with pytest.raises(ValueError, match="max_gap"):
-        select_keyframes(10, lambda k, i: 0.0, 50.0, 5, 3)
+        KeyframeGaps(5, 3)
     with pytest.raises(ValueError, match="min_gap"):
-        select_keyframes(10, lambda k, i: 0.0, 50.0, 0, 3)
+        KeyframeGaps(0, 3)
 
 
 def test_occlusion_method_accumulates_until_threshold():
@@ -86,7 +87,7 @@ def test_occlusion_method_accumulates_until_threshold():
     forward[:, 0, :4, :10] = 3.0  # 40 of 400 pixels (10 %) fail the round trip in every pair
     fractions = occlusion_fractions(forward, backward)
     assert fractions == pytest.approx([10.0] * (frames - 1), abs=0.6)
-    keys = keyframes_by_occlusion(fractions, threshold=25.0, min_gap=1, max_gap=100)
+    keys = keyframes_by_occlusion(fractions, threshold=25.0, gaps=KeyframeGaps(min_gap=1, max_gap=100))
     assert gaps(keys)[:3] == [3, 3, 3]
 
 
@@ -99,34 +100,35 @@ def test_occlusion_method_sees_flow_leaving_the_frame():
     assert fractions[1] == 0.0
 
 
-def test_indices_string_is_what_flowwarp_parses():
-    text = format_indices([0, 10, 22, 30])
+def test_choose_keyframes_outputs_indices_flowwarp_parses_and_keyframe_images(cut_clip):
+    text, keyframes, count = choose_keyframes(cut_clip, "edge change", 60.0, 15.0, KeyframeGaps(3, 40, True))
     assert text == "0, 10, 22, 30"
     assert parse_keyframe_indices(text, 31) == [0, 10, 22, 30]
-
-
-def test_node_outputs_indices_and_keyframe_images(cut_clip):
-    text, keyframes, count = SteadyFrameSelectKeyframes().select(
-        cut_clip, "edge change", 60.0, 15.0, 3, 40, True, "fast", 48)
-    assert text == "0, 10, 22, 30"
     assert count == 4
     assert torch.equal(keyframes, cut_clip[[0, 10, 22, 30]])
 
 
-def test_node_occlusion_method_uses_a_given_flow():
+def test_choose_keyframes_occlusion_method_uses_a_given_flow():
     frames = scene_cut_clip((6,), motion=0.0)
     forward = torch.zeros(5, 2, 64, 64)
     forward[2, 0, :32] = 4.0  # half the picture fails the check in pair 2 only
     flow = FlowSequence(forward=forward, backward=torch.zeros_like(forward), height=64, width=64)
-    text, keyframes, count = SteadyFrameSelectKeyframes().select(
-        frames, "occlusion", 60.0, 30.0, 1, 10, False, "fast", 48, flow=flow)
+    def refuse(frame_a, frame_b):
+        raise AssertionError("the given flow was not used")
+
+    text, keyframes, count = choose_keyframes(frames, "occlusion", 60.0, 30.0, KeyframeGaps(1, 10, False), flow,
+                                              FlowOptions(estimator=refuse))
     assert text == "0, 3"  # the change between frames 2 and 3 makes frame 3 a keyframe
     assert count == 2 and keyframes.shape[0] == 2
 
 
-def test_node_rejects_mismatched_gaps(cut_clip):
-    with pytest.raises(ValueError, match="max_gap"):
-        SteadyFrameSelectKeyframes().select(cut_clip, "edge change", 60.0, 15.0, 10, 5, True, "fast", 48)
+def test_choose_keyframes_estimates_flow_for_the_occlusion_method():
+    clip = scene_cut_clip((6, 6), height=32, width=32, motion=0.0)
+    text, keyframes, count = choose_keyframes(clip, "occlusion", 60.0, 30.0, KeyframeGaps(2, 20, False),
+                                              options=FlowOptions("fast", max_motion=16))
+    assert text == "0, 6" and count == 2 and torch.equal(keyframes[1], clip[6])
+    with pytest.raises(ValueError, match="'motion' is not a valid KeyframeMethod"):
+        choose_keyframes(clip, "motion")
 
 
 def test_exposure_drift_is_not_a_change():
@@ -134,7 +136,7 @@ def test_exposure_drift_is_not_a_change():
     gains = torch.linspace(1.0, 0.55, 12).view(12, 1, 1, 1)
     edges = edge_maps(clip * gains)
     assert max(edge_change(edges, 0, i) for i in range(12)) < 10.0
-    assert keyframes_by_edges(clip * gains, threshold=60.0, min_gap=2, max_gap=40, include_last=False) == [0]
+    assert keyframes_by_edges(clip * gains, threshold=60.0, gaps=KeyframeGaps(2, 40, include_last=False)) == [0]
 
 
 def test_blank_frames_have_no_change_and_content_appearing_is_a_full_change():

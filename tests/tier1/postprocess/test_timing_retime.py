@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from steadyframe.nodes.timing_nodes import SteadyFrameRetime
+from steadyframe.flow.provider import FlowOptions
 from steadyframe.postprocess.retime import hold_plan, resample_plan, take_frames
+from steadyframe.postprocess.timing import retime_clip
 from support.moving_scene import MovingSquareScene
 
 
@@ -100,35 +101,35 @@ def test_take_frames_refuses_fractional_positions():
         take_frames(numbered_frames(3), [0.0, 0.5])
 
 
-def test_node_on_twos_outputs_frames_count_and_fps():
+def test_retime_clip_on_twos_outputs_frames_count_and_fps():
     images = numbered_frames(24)
-    out, count, fps = SteadyFrameRetime().retime(images, 24.0, "keep every Nth frame (fps / N)", 2, 24.0,
-                                                 "drop/duplicate", "fast", 48)
+    out, count, fps = retime_clip(images, 24.0, "keep every Nth frame (fps / N)", 2, 24.0, "drop/duplicate",
+                                  options=FlowOptions("fast", max_motion=48))
     assert count == 12 and out.shape[0] == 12 and fps == 12.0
     assert source_indices(out) == list(range(0, 24, 2))
-    out, count, fps = SteadyFrameRetime().retime(images, 24.0, "hold on N (same fps)", 2, 24.0, "drop/duplicate",
-                                                 "fast", 48)
+    out, count, fps = retime_clip(images, 24.0, "hold on N (same fps)", 2, 24.0, "drop/duplicate",
+                                  options=FlowOptions("fast", max_motion=48))
     assert count == 24 and fps == 24.0
     assert source_indices(out) == [2 * (i // 2) for i in range(24)]
     # Held frames are the source frames themselves, not approximations.
     assert torch.equal(out[1], images[0])
 
 
-def test_node_resample_30_to_24():
+def test_retime_clip_resample_30_to_24():
     images = numbered_frames(30)
-    out, count, fps = SteadyFrameRetime().retime(images, 30.0, "resample to target fps", 2, 24.0, "drop/duplicate",
-                                                 "fast", 48)
+    out, count, fps = retime_clip(images, 30.0, "resample to target fps", 2, 24.0, "drop/duplicate",
+                                  options=FlowOptions("fast", max_motion=48))
     assert (count, fps) == (24, 24.0)
     assert source_indices(out) == [int(p) for p in resample_plan(30, 30.0, 24.0).positions]
 
 
-def test_node_resample_interpolates_in_between_instants():
+def test_retime_clip_resample_interpolates_in_between_instants():
     # A textured square moving 2 px per frame: 10 -> 20 fps puts new frames exactly halfway.
     scene = MovingSquareScene(height=48, width=48, square_size=16, square_origin=(10.0, 14.0),
                               square_velocity=(2.0, 2.0), background_velocity=(0.0, 0.0))
     images = scene.frames(range(3))
-    out, count, fps = SteadyFrameRetime().retime(images, 10.0, "resample to target fps", 2, 20.0,
-                                                 "interpolate (optical flow)", "balanced", 16)
+    out, count, fps = retime_clip(images, 10.0, "resample to target fps", 2, 20.0, "interpolate (optical flow)",
+                                  options=FlowOptions("balanced", max_motion=16))
     assert (count, fps) == (6, 20.0)
     assert torch.equal(out[0], images[0]) and torch.equal(out[2], images[1]) and torch.equal(out[4], images[2])
     truth = scene.frame(0.5)
@@ -139,11 +140,11 @@ def test_node_resample_interpolates_in_between_instants():
     assert torch.equal(out[5], images[2])
 
 
-def test_node_rejects_a_flow_of_other_frames():
+def test_retime_clip_rejects_a_flow_of_other_frames():
     from steadyframe.flow.sequence import FlowSequence
 
     images = numbered_frames(4)
     wrong = FlowSequence(torch.zeros(4, 2, 8, 8), torch.zeros(4, 2, 8, 8), 8, 8)
     with pytest.raises(ValueError, match="5 frames"):
-        SteadyFrameRetime().retime(images, 30.0, "resample to target fps", 2, 24.0, "interpolate (optical flow)",
-                                   "fast", 48, flow=wrong)
+        retime_clip(images, 30.0, "resample to target fps", 2, 24.0, "interpolate (optical flow)", wrong,
+                    FlowOptions("fast", max_motion=48))

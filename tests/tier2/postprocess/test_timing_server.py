@@ -17,7 +17,7 @@ from support.server_queue import run_prompt
 
 pytestmark = pytest.mark.tier2
 
-WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "retime_interpolate.json"
+WORKFLOW = Path(__file__).resolve().parents[3] / "workflows" / "retime_interpolate.json"
 SOURCE_FRAMES = 24  # at 24 fps
 
 

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from steadyframe.nodes.deflicker_nodes import SteadyFrameDeflicker, SteadyFrameTemporalConsistency
 from steadyframe.postprocess.metrics import luminance_flicker
@@ -20,7 +21,11 @@ from support.server_queue import run_prompt
 
 pytestmark = pytest.mark.tier2
 
-WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "deflicker.json"
+WORKFLOW = Path(__file__).resolve().parents[3] / "workflows" / "deflicker.json"
+
+
+SETTINGS = dict(strength=1.0, window=49, mode="global", color_space="ycbcr", texture_strength=0.6, detect_cuts=True,
+                cut_threshold=0.5, flow_preset="fast")
 
 
 def _flickering_clip():
@@ -32,20 +37,37 @@ def test_nodes_stop_when_comfyui_is_interrupted(comfyui_root):
     import comfy.model_management as mm
 
     clip = _flickering_clip()
-    deflicker = SteadyFrameDeflicker()
-    settings = dict(strength=1.0, window=49, mode="global", color_space="ycbcr", texture_strength=0.6,
-                    detect_cuts=True, cut_threshold=0.5, flow_preset="fast")
-    images, _ = deflicker.deflicker(clip, **settings)  # runs normally with ComfyUI's progress bar
+    images, _ = SteadyFrameDeflicker.execute(clip, **SETTINGS).args  # runs normally with ComfyUI's progress bar
     assert luminance_flicker(images) < 0.2 * luminance_flicker(clip)
     mm.interrupt_current_processing(True)
     try:
         with pytest.raises(mm.InterruptProcessingException):
-            deflicker.deflicker(clip, **settings)
+            SteadyFrameDeflicker.execute(clip, **SETTINGS)
         mm.interrupt_current_processing(True)  # raising consumed the flag, as a real Cancel does
         with pytest.raises(mm.InterruptProcessingException):
-            SteadyFrameTemporalConsistency().measure(clip, "fast", True)
+            SteadyFrameTemporalConsistency.execute(clip, "fast", True)
     finally:
         mm.interrupt_current_processing(False)
+
+
+def test_deflicker_node_outputs_scene_cuts_as_text(comfyui_root):
+    first = moving_clip(8, 40, 48, seed=23).clean
+    second = (moving_clip(8, 40, 48, seed=24).clean * torch.tensor([1.4, 0.8, 0.5])).clamp(0, 1)
+    images, cuts = SteadyFrameDeflicker.execute(torch.cat([first, second]), **SETTINGS).args
+    assert images.shape == (16, 40, 48, 3) and cuts == "8"
+    images, cuts = SteadyFrameDeflicker.execute(first, **{**SETTINGS, "strength": 0.0}).args
+    assert images is first and cuts == ""
+
+
+def test_metrics_node_shows_its_report_as_text(comfyui_root):
+    clip = moving_clip(6, 48, 64, motion=(1, 1), seed=20)
+    flickering = inject_flicker(clip.clean, seed=26)
+    out = SteadyFrameTemporalConsistency.execute(flickering, "fast", True, reference=clip.clean,
+                                                 flow=clip.flow_sequence())
+    report, fy, ew, value = out.args
+    assert out.ui.as_dict() == {"text": (report,)}
+    assert fy == pytest.approx(luminance_flicker(flickering)) and ew > 0.1 and value > 0
+    assert "E_warp uses the connected flow" in report and "reference: F_Y" in report
 
 
 def _run(server: ManagedServer, prompt: dict, workflow: dict, timeout: float = 600) -> dict:

@@ -13,6 +13,8 @@ from pathlib import Path
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 BEFORE_V3 = FIXTURES / "saved_before_v3" / "object_info_v2.json"
 
+V3_OUTPUT_NODE_HIDDEN = {"prompt", "extra_pnginfo"}
+
 ENTRY_KEYS = ("name", "display_name", "description", "category", "output_node",
               "output", "output_name", "output_is_list", "input_order")
 """What a saved workflow (and the canvas showing it) depends on; ``input`` is compared spec by spec."""
@@ -52,7 +54,11 @@ def comparable_entry(entry: dict, folder_combos: tuple[str, ...] = ()) -> dict:
         section: {name: comparable_spec(spec, keep_choices=name not in folder_combos) for name, spec in specs.items()}
         for section, specs in (entry.get("input") or {}).items() if section != "hidden"
     }
-    result["hidden"] = sorted((entry.get("input") or {}).get("hidden", {}))
+    hidden = set((entry.get("input") or {}).get("hidden", {}))
+    if entry.get("output_node"):
+        # V3 gives every output node these two (comfy_api Schema.finalize); workflows never hold hidden inputs
+        hidden |= V3_OUTPUT_NODE_HIDDEN
+    result["hidden"] = sorted(hidden)
     result["input_order"] = {section: names for section, names in (entry.get("input_order") or {}).items()
                              if section != "hidden"}
     return result

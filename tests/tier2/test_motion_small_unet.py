@@ -158,7 +158,7 @@ def test_value_schedule_floats_drive_per_frame_effect(small_model, folder):
     """A FLOATS list (the Value Schedule node's output) overrides the effect widget per frame."""
     from steadyframe.nodes.schedule_nodes import SteadyFrameValueSchedule
 
-    floats = SteadyFrameValueSchedule.execute("0:(0), 3:(0)", 4, 0)[0]
+    floats = SteadyFrameValueSchedule().evaluate("0:(0), 3:(0)", 4, 0)[0]
     assert list(floats) == [0.0] * 4
     off = _sample(_load(small_model, "small_v2.safetensors", effect=0.0), steps=1)
     scheduled = _sample(_load(small_model, "small_v2.safetensors", effect=1.0, effect_floats=floats), steps=1)

@@ -67,8 +67,8 @@ def test_animatediff_sampling_with_a_schedule_across_a_window_boundary(parts, tm
     folder_paths.add_model_folder_path("animatediff_models", str(folder))
     write_random_motion_module(folder / "mm_schedule_v2.safetensors", version="v2", channels_scale=1.0, seed=3,
                                dtype=torch.float16)
-    (animated,) = SteadyFrameLoadMotionModule().load(model, "mm_schedule_v2.safetensors", context_length=4,
-                                                     context_overlap=1)
+    (animated,) = SteadyFrameLoadMotionModule.execute(model, "mm_schedule_v2.safetensors", context_length=4,
+                                                      context_overlap=1).args
     travel, negative, _ = SteadyFramePromptSchedule.execute(clip, '"0": "a cat", "-1": "a dog"', 7).args
     out = ksample(animated, travel, negative, 7, steps=1)
     assert out.shape == (7, 4, LATENT, LATENT) and torch.isfinite(out).all()

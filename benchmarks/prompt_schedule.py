@@ -2,7 +2,8 @@
 
 Baseline: what a schedule node without a cache does (FizzNodes' batch schedule does this): for
 every frame, encode the current and the next keyframe prompt with CLIPTextEncode and lerp them.
-Ours: SteadyFramePromptSchedule, which encodes each distinct prompt once and batches the blend.
+Ours: the Prompt Schedule node (``SteadyFramePromptSchedule.execute``, V3), which encodes each
+distinct prompt once and batches the blend.
 Both produce the same per-frame conditionings (checked below, max abs difference printed).
 
 Needs ComfyUI: ``COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/python benchmarks/prompt_schedule.py``.
@@ -100,7 +101,7 @@ def main() -> int:
 
         counting = CountingClip(clip)
         start = time.perf_counter()
-        positive, _negative, _ = SteadyFramePromptSchedule().schedule(counting, text, frames)
+        positive, _negative, _ = SteadyFramePromptSchedule.execute(counting, text, frames).args
         ours_seconds = time.perf_counter() - start
         cond, extras = positive[0]
         difference = max((cond - base_cond).abs().max().item(),

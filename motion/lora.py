@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..schedule import ScheduleError, SourceText, compile_expression
+from ..schedule.keyframe_text import read_keyframe_pairs
 from .formats import MotionFormatError, read_state_dict
 
 PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
@@ -190,7 +192,8 @@ def merge_into_state_dict(sd: Mapping[str, torch.Tensor], lora: MotionLoRA, stre
 # ------------------------------------------------------------------------------------------------
 # strength over sampling progress
 
-_POINT = re.compile(r"\s*(?P<at>[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*:\s*\(\s*(?P<value>[^()]*?)\s*\)\s*(?:,|$)")
+_STRENGTH_FORM = "progress: (strength)"
+_PROGRESS = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -219,34 +222,38 @@ class StrengthSchedule:
 def parse_strength_schedule(text: str, name: str = "strength_schedule") -> StrengthSchedule:
     """``"0:(1.0), 0.5:(0.2)"`` -> strength 1.0 at the start, fading to 0.2 at half-way, held after.
 
-    Positions are sampling progress from 0 (first step) to 1 (last step). Errors name the
-    column and what was expected.
+    Keys are sampling progress from 0 (first step) to 1 (last step), in increasing order; values
+    are numbers (or arithmetic on numbers). The list syntax is the value schedules' (see
+    ``schedule/keyframe_text.py``). Raises :class:`~schedule.ScheduleError` (a ``ValueError``)
+    naming the line and column and what was expected.
     """
-    points = []
-    pos = 0
-    stripped = text.strip()
-    if not stripped:
-        raise ValueError(f"{name}: empty schedule; expected e.g. 0:(1.0), 0.5:(0.2)")
-    offset = len(text) - len(text.lstrip())
-    while pos < len(stripped):
-        while stripped[pos].isspace():
-            pos += 1
-        match = _POINT.match(stripped, pos)
-        if match is None:
-            raise ValueError(f"{name}, column {offset + pos + 1}: expected 'progress:(strength)' such as 0.5:(0.2), "
-                             f"found {stripped[pos:pos + 20]!r}")
-        at = float(match["at"])
+    source = SourceText(text, name)
+    if not source.text.strip():
+        raise source.error(0, f'the schedule is empty; expected "{_STRENGTH_FORM}" pairs such as 0:(1.0), 0.5:(0.2)')
+    previous: list[float] = []
+
+    def read_progress(key_text: str, index_map) -> float:
+        lead = len(key_text) - len(key_text.lstrip())
+        where = index_map[lead]
+        if _PROGRESS.fullmatch(key_text.strip()) is None:
+            raise source.error(where, f'expected a sampling progress from 0 to 1 before the colon (as in "0.5: (0.2)"), '
+                                      f"found {key_text.strip()!r}")
+        at = float(key_text)
         if not 0.0 <= at <= 1.0:
-            raise ValueError(f"{name}, column {offset + match.start('at') + 1}: progress {at} is outside 0..1")
+            raise source.error(where, f"progress {at} is outside 0..1 (0 = first sampling step, 1 = last)")
+        if previous and at <= previous[-1]:
+            raise source.error(where, f"progress {at} must be after {previous[-1]}: write the points in order")
+        previous.append(at)
+        return at
+
+    def read_strength(value_text: str, index_map) -> float:
         try:
-            value = float(match["value"])
-        except ValueError:
-            raise ValueError(f"{name}, column {offset + match.start('value') + 1}: expected a number inside the "
-                             f"parentheses, found {match['value']!r}") from None
-        if points and at <= points[-1][0]:
-            raise ValueError(f"{name}, column {offset + match.start('at') + 1}: progress {at} must be after {points[-1][0]}")
-        points.append((at, value))
-        pos = match.end()
+            return compile_expression(value_text, (), source=source, index_map=index_map).evaluate({})
+        except ScheduleError as exc:
+            raise ScheduleError(f"expected a number for the strength; {exc.reason}", source=exc.source,
+                                line=exc.line, column=exc.column) from None
+
+    points = read_keyframe_pairs(source, read_progress, read_strength, form=_STRENGTH_FORM)
     return StrengthSchedule(tuple(points))
 
 

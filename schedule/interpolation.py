@@ -7,10 +7,34 @@ lengths (77 vs 154 tokens) to one length.
 """
 from __future__ import annotations
 
+from enum import Enum
+
 import torch
 
-PROMPT_INTERPOLATIONS = ("linear", "slerp", "ease_in", "ease_out", "ease_in_out", "none")
-VALUE_INTERPOLATIONS = ("linear", "ease_in", "ease_out", "ease_in_out", "none")
+
+class PromptInterpolation(str, Enum):
+    """How prompt travel blends the frames between two keys (the values saved workflows hold)."""
+
+    LINEAR = "linear"
+    SLERP = "slerp"
+    EASE_IN = "ease_in"
+    EASE_OUT = "ease_out"
+    EASE_IN_OUT = "ease_in_out"
+    NONE = "none"
+
+
+class ValueInterpolation(str, Enum):
+    """How a value schedule fills the frames between two numeric keys (no slerp for numbers)."""
+
+    LINEAR = "linear"
+    EASE_IN = "ease_in"
+    EASE_OUT = "ease_out"
+    EASE_IN_OUT = "ease_in_out"
+    NONE = "none"
+
+
+PROMPT_INTERPOLATIONS = tuple(method.value for method in PromptInterpolation)
+VALUE_INTERPOLATIONS = tuple(method.value for method in ValueInterpolation)
 
 
 def check_method(method: str, allowed: tuple[str, ...]) -> str:

@@ -75,16 +75,6 @@ class PromptPlan:
     interpolation: str
     warnings: list[str] = field(default_factory=list)
 
-    def prompts(self, negative: bool = False) -> list[str]:
-        """Every distinct prompt the frames need, in first-use order."""
-        seen: dict[str, None] = {}
-        for blend in self.frames:
-            pair = (blend.negative_from, blend.negative_to) if negative else (blend.positive_from, blend.positive_to)
-            for prompt in pair:
-                if prompt is not None:
-                    seen.setdefault(prompt, None)
-        return list(seen)
-
     def describe(self) -> str:
         """One line per frame: ``frame: prompt`` or ``frame: a (0.75) -> b (0.25)``."""
         lines = []

@@ -15,8 +15,8 @@ from .errors import ScheduleError, SourceText
 from .expressions import Expression, compile_expression
 from .frames import FrameKey, key_points, parse_frame_key, resolve_keys
 from .interpolation import VALUE_INTERPOLATIONS, check_method, ease
-from .scanner import QUOTES, read_quoted, skip_blanks
-from .scanner import found_snippet as _found
+from .keyframe_text import read_keyframe_pairs
+from .scanner import QUOTES, skip_blanks
 
 VALUE_VARIABLES = ("t", "max_f")
 EXPECTED = 'expected "frame: (value)"'
@@ -97,87 +97,15 @@ def parse_value_schedule(text: str, name: str = "text") -> ValueSchedule:
         expression = compile_expression(body, VALUE_VARIABLES, source=source, index_map=list(range(len(body))))
         key = parse_frame_key("0", source, [start], allow_expressions=False)
         return ValueSchedule((ValueKey(key, expression),), source)
-    keys: list[ValueKey] = []
-    i = start
-    while True:
-        while i < len(body) and (body[i].isspace() or body[i] == ","):
-            i += 1
-        if i >= len(body):
-            break
-        key_start = i
-        if body[i] in QUOTES:
-            key_text, key_map, i = read_quoted(source, i)
-            i = skip_blanks(body, i)
-        else:
-            j = i
-            while j < len(body) and body[j] not in ":\n,()" + QUOTES:
-                j += 1
-            key_text, key_map, i = body[i:j], list(range(i, j)), j
-        if i >= len(body) or body[i] != ":":
-            raise source.error(key_start if not key_text.strip() else i,
-                               f"{EXPECTED}, found {_found(source, key_start)}")
-        if not key_text.strip():
-            raise source.error(key_start, f"{EXPECTED}: the frame is empty")
-        key = parse_frame_key(key_text, source, key_map, allow_expressions=True)
-        i = skip_blanks(body, i + 1, newlines=False)
-        expression, i = _read_value(source, i)
-        keys.append(ValueKey(key, expression))
-        after = skip_blanks(body, i, newlines=False)
-        if after < len(body) and body[after] not in ",\n":
-            raise source.error(after, f'expected "," or a new line after the value, found {_found(source, after)}')
-        i = after
-    return ValueSchedule(tuple(keys), source)
 
+    def read_key(key_text: str, index_map) -> FrameKey:
+        return parse_frame_key(key_text, source, index_map, allow_expressions=True)
 
-def _read_value(source: SourceText, i: int) -> tuple[Expression, int]:
-    body = source.text
-    if i >= len(body) or body[i] in ",\n":
-        raise source.error(i, f"{EXPECTED}: expected a value after the colon, found {source.describe(i)}")
-    if body[i] in QUOTES:
-        value, value_map, end = read_quoted(source, i)
-        if not value.strip():
-            raise source.error(i, f"{EXPECTED}: the value in quotes is empty")
-        return compile_expression(value, VALUE_VARIABLES, source=source, index_map=value_map), end
-    if body[i] == "(":
-        close = _matching_paren(source, i)
-        after = skip_blanks(body, close + 1, newlines=False)
-        if after >= len(body) or body[after] in ",\n":
-            inner = body[i + 1:close]
-            if not inner.strip():
-                raise source.error(i, f"{EXPECTED}: the value in parentheses is empty")
-            return compile_expression(inner, VALUE_VARIABLES, source=source,
-                                      index_map=list(range(i + 1, close))), close + 1
-    # A bare expression runs to the next comma or line break outside parentheses.
-    depth = 0
-    j = i
-    while j < len(body):
-        ch = body[j]
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            if depth == 0:
-                raise source.error(j, "found a ) without a matching (")
-            depth -= 1
-        elif ch in ",\n" and depth == 0:
-            break
-        elif ch == ":" and depth == 0:
-            raise source.error(j, 'found ":" inside a value: expected "," or a new line between keyframes')
-        j += 1
-    if depth:
-        raise source.error(i, "expected a closing ) for the value that starts here")
-    return compile_expression(body[i:j], VALUE_VARIABLES, source=source, index_map=list(range(i, j))), j
+    def read_value(value_text: str, index_map) -> Expression:
+        return compile_expression(value_text, VALUE_VARIABLES, source=source, index_map=index_map)
 
-
-def _matching_paren(source: SourceText, i: int) -> int:
-    depth = 0
-    for j in range(i, len(source.text)):
-        if source.text[j] == "(":
-            depth += 1
-        elif source.text[j] == ")":
-            depth -= 1
-            if depth == 0:
-                return j
-    raise source.error(i, "expected a closing ) for the value that starts here")
+    pairs = read_keyframe_pairs(source, read_key, read_value)
+    return ValueSchedule(tuple(ValueKey(key, value) for key, value in pairs), source)
 
 
 def _has_top_level_colon(text: str) -> bool:

@@ -16,6 +16,7 @@ from steadyframe.motion.lora import (
     sampling_progress,
     stack_factors,
 )
+from steadyframe.schedule import ScheduleError
 from support.motion_files import make_motion_state_dict
 from support.motion_lora_files import make_motion_lora_state_dict
 
@@ -132,6 +133,7 @@ def test_stacked_loras_add_up_and_strength_zero_is_exactly_no_lora():
 
 def test_strength_schedule_fades_over_progress():
     schedule = parse_strength_schedule("0:(1.0), 0.5:(0.2)")
+    assert schedule.points == ((0.0, 1.0), (0.5, 0.2))
     assert schedule.at(0.0) == 1.0
     assert schedule.at(0.25) == pytest.approx(0.6)
     assert schedule.at(0.5) == pytest.approx(0.2)
@@ -139,15 +141,38 @@ def test_strength_schedule_fades_over_progress():
     assert schedule.scaled(2.0).at(0.25) == pytest.approx(1.2)
 
 
-@pytest.mark.parametrize("text, column, what", [
-    ("0:(1.0), x:(2)", 10, "expected 'progress:\\(strength\\)'"),
-    ("0:(1.0), 1.5:(2)", 10, "outside 0..1"),
-    ("0:(abc)", 4, "expected a number"),
-    ("0.5:(1), 0.2:(0)", 10, "must be after"),
+@pytest.mark.parametrize("text", [
+    "0:(1.0), 0.5:(0.2)", "0: 1.0\n0.5: 0.2", '"0": "1", ".5": "0.2"', "  0:(1.0),0.5:(1/5),", "0:((1.0)), 5e-1:(0.4-0.2)",
 ])
-def test_strength_schedule_errors_name_the_column(text, column, what):
-    with pytest.raises(ValueError, match=f"column {column}: .*{what}"):
+def test_strength_schedule_takes_the_value_schedule_forms(text):
+    points = parse_strength_schedule(text).points
+    assert [p for p, _ in points] == [0.0, 0.5]
+    assert [s for _, s in points] == pytest.approx([1.0, 0.2])
+
+
+@pytest.mark.parametrize("text, line, column, what", [
+    ("0:(1.0), x:(2)", 1, 10, "expected a sampling progress from 0 to 1"),
+    ("0:(1.0), 50%:(2)", 1, 10, "expected a sampling progress from 0 to 1"),
+    ("0:(1.0), 1.5:(2)", 1, 10, "outside 0..1"),
+    ("0:(1.0),\n -0.5:(2)", 2, 2, "outside 0..1"),
+    ("0:(abc)", 1, 4, "expected a number for the strength; in `abc`: unknown name 'abc'"),
+    ("0:(t)", 1, 4, "expected a number for the strength; in `t`: unknown name 't'"),
+    ("0:(1/0)", 1, 4, "division by zero"),
+    ("0.5:(1), 0.2:(0)", 1, 10, "must be after 0.5"),
+    ("0.5:(1), 0.5:(0)", 1, 10, "must be after 0.5"),
+    ("0:(1.0) 0.5:(2)", 1, 12, 'found ":" inside a value'),
+    ("0:(1.0), 0.5", 1, 13, 'expected "progress: (strength)", found'),
+    ("0:", 1, 3, "expected a value after the colon"),
+    ("   ", 1, 1, "the schedule is empty"),
+])
+def test_strength_schedule_errors_name_line_and_column(text, line, column, what):
+    with pytest.raises(ScheduleError) as info:
         parse_strength_schedule(text)
+    error = info.value
+    assert isinstance(error, ValueError)  # what the Apply MotionLoRA node shows
+    assert (error.line, error.column) == (line, column), str(error)
+    assert str(error).startswith(f"strength_schedule, line {line}, col {column}: ")
+    assert what in str(error)
 
 
 def test_sampling_progress_maps_steps_to_0_1():

@@ -134,12 +134,23 @@ def test_error_column_points_into_the_schedule_line():
     assert str(error).startswith("text, line 2, col 8:")
 
 
-def test_null_bytes_and_odd_characters_are_schedule_errors():
-    for text in ("\x00", "t\x00", "é + 1", "t ;", "t\n+\n1", "\u2028"):
-        try:
-            compile_expression(text, VARS)
-        except ScheduleError:
-            pass
+@pytest.mark.parametrize("text, column, fragment", [
+    ("\x00", 1, "null bytes"),
+    ("t\x00", 1, "null bytes"),
+    ("é + 1", 1, "unknown name 'é'"),
+    ("t ;", 3, "invalid expression"),
+    ("\u2028", 1, "expected an expression"),
+])
+def test_null_bytes_and_odd_characters_are_schedule_errors(text, column, fragment):
+    with pytest.raises(ScheduleError) as info:
+        compile_expression(text, VARS)
+    assert (info.value.line, info.value.column) == (1, column)
+    assert fragment in str(info.value)
+
+
+def test_line_breaks_inside_an_expression_are_blanks():
+    # a quoted or parenthesised value may span lines: "t\n+\n1" is t + 1
+    assert value("t\n+\n1", t=2) == 3.0
 
 
 def test_fuzz_token_soup_only_raises_schedule_errors():

@@ -1,10 +1,9 @@
-"""Blend maths on tensors: easing, lerp, slerp, token-length fitting; and the value-schedule node."""
+"""Blend maths on tensors: easing, lerp, slerp, token-length fitting."""
 import math
 
 import pytest
 import torch
 
-from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule, SteadyFrameValueSchedule, frame_count_from
 from steadyframe.schedule import PROMPT_INTERPOLATIONS, blend, ease, fit_tokens, lerp, slerp
 
 
@@ -99,46 +98,3 @@ def test_fit_tokens_zero_pads_other_lengths_and_refuses_shortening():
 def test_blend_of_mismatched_shapes_is_an_error():
     with pytest.raises(ValueError, match="cannot blend"):
         blend(torch.zeros(1, 77, 4), torch.zeros(1, 154, 4), 0.5, "linear")
-
-
-# -- value schedule node (needs no ComfyUI) -----------------------------------------------------
-
-def test_value_schedule_node_outputs():
-    node = SteadyFrameValueSchedule()
-    values, value, int_value = node.evaluate("0:(0), 10:(5)", 11, 4)
-    assert values == pytest.approx([0.5 * i for i in range(11)])
-    assert (value, int_value) == (pytest.approx(2.0), 2)
-    _, value, int_value = node.evaluate("0:(0), 10:(5)", 11, 16)  # wraps around: frame 5
-    assert (value, int_value) == (pytest.approx(2.5), 3)
-
-
-def test_value_schedule_node_takes_the_frame_count_from_a_latent():
-    latent = {"samples": torch.zeros(6, 4, 8, 8)}
-    values, _, _ = SteadyFrameValueSchedule().evaluate("0:(1), -1:(2)", 100, 0, "linear", latent=latent)
-    assert len(values) == 6 and values[-1] == 2.0
-    with pytest.raises(ValueError, match="expected an image latent batch"):
-        frame_count_from(16, {"samples": torch.zeros(1, 4, 6, 8, 8)})
-
-
-def test_value_schedule_node_error_is_a_value_error_with_position():
-    with pytest.raises(ValueError, match=r"Value schedule: text, line 2, col 4: .*attribute access"):
-        SteadyFrameValueSchedule().evaluate("0:(1),\n5:(t.real)", 8, 0)
-
-
-def test_prompt_schedule_node_declares_its_inputs():
-    inputs = SteadyFramePromptSchedule.INPUT_TYPES()
-    assert list(inputs["required"]) == ["clip", "text", "max_frames"]
-    optional = inputs["optional"]
-    assert list(optional)[:8] == ["latent", "pre_text", "app_text", "interpolation", "pw_a", "pw_b", "pw_c", "pw_d"]
-    assert set(optional["interpolation"][0]) >= {"linear", "slerp", "none", "ease_in_out"}
-    assert optional["pw_a"][0] == "FLOAT,FLOATS"
-    assert SteadyFramePromptSchedule.RETURN_TYPES[:2] == ("CONDITIONING", "CONDITIONING")
-
-
-def test_syntax_errors_are_reported_when_the_prompt_is_queued():
-    assert SteadyFramePromptSchedule.VALIDATE_INPUTS(text='"0": "a", "8": "b"') is True
-    assert SteadyFramePromptSchedule.VALIDATE_INPUTS() is True  # text comes from a link: checked when it runs
-    message = SteadyFramePromptSchedule.VALIDATE_INPUTS(text='"0": "a"', text_l='"0" "b"')
-    assert message.startswith("Prompt schedule: text_l, line 1, col 5: expected")
-    assert SteadyFrameValueSchedule.VALIDATE_INPUTS(text="0:(1), 8:(0.5)") is True
-    assert SteadyFrameValueSchedule.VALIDATE_INPUTS(text="0:(t.real)").startswith("Value schedule: text, line 1, col 4")

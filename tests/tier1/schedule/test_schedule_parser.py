@@ -5,6 +5,7 @@ import random
 import pytest
 
 from steadyframe.schedule import ScheduleError, parse_prompt_schedule, parse_value_schedule
+from steadyframe.schedule.node_inputs import prompt_weights, value_schedule_outputs
 
 
 def blends(text, frames, **kwargs):
@@ -56,7 +57,8 @@ def test_neg_parts_and_pre_app_text():
     assert (first.positive_from, first.negative_from) == ("masterpiece, a cat, 4k", "lowres, blurry")
     assert (middle.negative_from, middle.negative_to, middle.weight) == ("lowres, blurry", "lowres", 0.5)
     assert (last.positive_from, last.negative_from) == ("masterpiece, a dog, 4k", "lowres")
-    assert plan.prompts(negative=True) == ["lowres, blurry", "lowres"]
+    assert [(f.negative_from, f.negative_to) for f in plan.frames] == [
+        ("lowres, blurry", None), ("lowres, blurry", "lowres"), ("lowres", None)]
 
 
 def test_single_prompt_is_kept_verbatim():
@@ -324,12 +326,11 @@ def test_fuzz_only_schedule_errors_escape():
 
 def test_value_schedule_drives_prompt_weights_per_frame():
     """The Value Schedule's FLOATS output feeds pw_a: each frame's prompt carries its own value."""
-    from steadyframe.nodes.schedule_nodes import SteadyFrameValueSchedule
-
-    floats, _, _ = SteadyFrameValueSchedule().evaluate("0:(0.5), 4:(1.5)", 5, 0)
-    plan = parse_prompt_schedule('"0": "a (cat:`pw_a`)"').plan(5, weights={"pw_a": floats})
+    floats, _, _ = value_schedule_outputs("0:(0.5), 4:(1.5)", 5, 0)
+    weights = prompt_weights({"pw_a": floats, "pw_b": None})
+    assert weights == {"pw_a": [0.5, 0.75, 1.0, 1.25, 1.5]}
+    plan = parse_prompt_schedule('"0": "a (cat:`pw_a`)"').plan(5, weights=weights)
     assert [b.positive_from for b in plan.frames] == [f"a (cat:{w})" for w in ("0.5", "0.75", "1", "1.25", "1.5")]
-    assert plan.prompts() == [b.positive_from for b in plan.frames]
 
 
 def test_describe_lists_every_frame():

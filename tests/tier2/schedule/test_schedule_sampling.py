@@ -41,7 +41,7 @@ def test_each_window_gets_the_conditionings_of_its_own_frames(parts):
     model, clip = parts
     windowed = ContextWindowsManualNode.execute(model, 4, 0, "standard_static", 1, False, "pyramid", 0, False).result[0]
     # Frames 0..3 "a cat" (held), then a cut to "a dog" for 4..7: the cut sits on the window boundary.
-    positive, negative, _ = SteadyFramePromptSchedule().schedule(clip, '"0..3": "a cat", "4": "a dog"', 8)
+    positive, negative, _ = SteadyFramePromptSchedule.execute(clip, '"0..3": "a cat", "4": "a dog"', 8).args
     assert positive[0][0].shape[0] == 8
     scheduled = ksample(windowed, positive, negative, 8)
     empty = encode(clip, "")
@@ -67,14 +67,14 @@ def test_animatediff_sampling_with_a_schedule_across_a_window_boundary(parts, tm
     folder_paths.add_model_folder_path("animatediff_models", str(folder))
     write_random_motion_module(folder / "mm_schedule_v2.safetensors", version="v2", channels_scale=1.0, seed=3,
                                dtype=torch.float16)
-    (animated,) = SteadyFrameLoadMotionModule().load(model, "mm_schedule_v2.safetensors", context_length=4,
-                                                     context_overlap=1)
-    travel, negative, _ = SteadyFramePromptSchedule().schedule(clip, '"0": "a cat", "-1": "a dog"', 7)
+    (animated,) = SteadyFrameLoadMotionModule.execute(model, "mm_schedule_v2.safetensors", context_length=4,
+                                                      context_overlap=1).args
+    travel, negative, _ = SteadyFramePromptSchedule.execute(clip, '"0": "a cat", "-1": "a dog"', 7).args
     out = ksample(animated, travel, negative, 7, steps=1)
     assert out.shape == (7, 4, LATENT, LATENT) and torch.isfinite(out).all()
 
     # The same prompt on every frame, batched per frame, samples like one CLIPTextEncode.
-    constant, negative_c, _ = SteadyFramePromptSchedule().schedule(clip, '"0": "a cat", "-1": "a cat"', 7)
+    constant, negative_c, _ = SteadyFramePromptSchedule.execute(clip, '"0": "a cat", "-1": "a cat"', 7).args
     batched = ksample(animated, constant, negative_c, 7, steps=1)
     single = ksample(animated, encode(clip, "a cat"), encode(clip, ""), 7, steps=1)
     torch.testing.assert_close(batched, single, rtol=1e-4, atol=1e-4)

@@ -26,6 +26,13 @@ class CountingClip:
         return self.clip.encode_from_tokens_scheduled(tokens, *args, **kwargs)
 
 
+def prompt_schedule(clip, text, max_frames, **inputs):
+    """The Prompt Schedule node's (positive, negative, frame_prompts), run as ComfyUI runs a V3 node."""
+    from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
+
+    return SteadyFramePromptSchedule.execute(clip, text, max_frames, **inputs).args
+
+
 def reference(clip, text):
     """What ComfyUI's own CLIPTextEncode gives: (cond (1, T, D), pooled (1, D))."""
     import nodes as comfy_nodes
@@ -37,12 +44,11 @@ def reference(clip, text):
 
 @pytest.fixture(scope="module")
 def sd15(comfyui_root):
-    from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
     from support.sd15_factory import make_sd15_clip
 
     clip = make_sd15_clip(0)
     counting = CountingClip(clip)
-    positive, negative, described = SteadyFramePromptSchedule().schedule(counting, SCHEDULE, 9)
+    positive, negative, described = prompt_schedule(counting, SCHEDULE, 9)
     refs = {text: reference(clip, text) for text in ("a cat", "a dog", LONG_PROMPT, "ugly", "")}
     return {"positive": positive, "negative": negative, "described": described, "refs": refs, "counting": counting}
 
@@ -122,9 +128,7 @@ SIZE_INPUTS = dict(zip(("width", "height", "crop_w", "crop_h", "target_width", "
 
 
 def test_sdxl_keyframes_equal_clip_text_encode_sdxl_and_keep_size_keys(sdxl):
-    from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
-
-    (cond, extras), = SteadyFramePromptSchedule().schedule(
+    (cond, extras), = prompt_schedule(
         sdxl, '"0": "a red fox", "4": "a blue bird"', 5, **SIZE_INPUTS)[0]
     assert cond.shape == (5, 77, 128) and extras["pooled_output"].shape == (5, 64)
     for frame, text in ((0, "a red fox"), (4, "a blue bird")):
@@ -136,9 +140,7 @@ def test_sdxl_keyframes_equal_clip_text_encode_sdxl_and_keep_size_keys(sdxl):
 
 
 def test_sdxl_separate_l_schedule_blends_g_and_l_by_their_own_keys(sdxl):
-    from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
-
-    positive, _, _ = SteadyFramePromptSchedule().schedule(
+    positive, _, _ = prompt_schedule(
         sdxl, '"0": "red", "4": "blue"', 5, text_l='"0": "cat", "2": "dog"', **SIZE_INPUTS)
     (cond, extras), = positive
     pooled = extras["pooled_output"]
@@ -159,27 +161,27 @@ def test_sdxl_separate_l_schedule_blends_g_and_l_by_their_own_keys(sdxl):
 
 
 def test_separate_l_text_needs_a_dual_clip(comfyui_root):
-    from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
     from support.sd15_factory import make_sd15_clip
 
     with pytest.raises(ValueError, match="text_l: a separate CLIP-L schedule needs an SDXL CLIP"):
-        SteadyFramePromptSchedule().schedule(make_sd15_clip(0), '"0": "a"', 2, text_l='"0": "b"')
+        prompt_schedule(make_sd15_clip(0), '"0": "a"', 2, text_l='"0": "b"')
 
 
 def test_cache_encodes_each_prompt_once_whatever_the_frame_count(sdxl):
-    from steadyframe.nodes.schedule_nodes import PromptEncodeCache, SteadyFramePromptSchedule, _sides, build_conditioning
+    from steadyframe.comfy_glue.prompt_encode import PromptEncodeCache, build_conditioning
     from steadyframe.schedule import parse_prompt_schedule
+    from steadyframe.schedule.conditioning import encoder_sides
 
     text = '"0": "a cat --neg blurry", "10": "a dog", "-1": "a fox"'
     for frames in (12, 48):
         counting = CountingClip(sdxl)
-        positive, negative, _ = SteadyFramePromptSchedule().schedule(counting, text, frames, interpolation="slerp")
+        positive, negative, _ = prompt_schedule(counting, text, frames, interpolation="slerp")
         assert positive[0][0].shape[0] == negative[0][0].shape[0] == frames
         assert counting.encodes == 5, frames  # 3 positive prompts; "blurry" and "" negative
 
     plan = parse_prompt_schedule(text).plan(48)
     cache = PromptEncodeCache(CountingClip(sdxl))
-    build_conditioning(cache, _sides(plan, False), None, "linear")
+    build_conditioning(cache, encoder_sides(plan, False), None, "linear")
     # 48 frames use 2 + 2 * 37 + 1 ... lookups: every lookup after the first per prompt is a hit.
     lookups = sum(1 + (b.weight > 0) for b in plan.frames)
     assert (cache.stats.encodes, cache.stats.hits) == (3, lookups - 3)
@@ -187,10 +189,8 @@ def test_cache_encodes_each_prompt_once_whatever_the_frame_count(sdxl):
 
 
 def test_latent_sets_the_frame_count_and_slerp_stays_finite(sdxl):
-    from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
-
     latent = {"samples": torch.zeros(7, 4, 8, 8)}
-    (cond, extras), = SteadyFramePromptSchedule().schedule(
+    (cond, extras), = prompt_schedule(
         sdxl, "best quality\n0: a cat\n6: a dog", 100, latent=latent, interpolation="slerp")[0]
     assert cond.shape[0] == extras["pooled_output"].shape[0] == 7
     assert torch.isfinite(cond).all() and torch.isfinite(extras["pooled_output"]).all()
@@ -201,7 +201,5 @@ def test_latent_sets_the_frame_count_and_slerp_stays_finite(sdxl):
 
 
 def test_schedule_error_is_a_value_error_with_line_and_column(sdxl):
-    from steadyframe.nodes.schedule_nodes import SteadyFramePromptSchedule
-
     with pytest.raises(ValueError, match=r'Prompt schedule: text, line 2, col 7: expected "frame": "prompt"'):
-        SteadyFramePromptSchedule().schedule(sdxl, '"0": "a cat",\n"12": a dog', 16)
+        prompt_schedule(sdxl, '"0": "a cat",\n"12": a dog', 16)

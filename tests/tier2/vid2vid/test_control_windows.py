@@ -267,7 +267,10 @@ def test_hint_with_wrong_frame_count_is_a_clear_error(base_model, controlnet):
 def test_enable_is_idempotent_and_survives_clone(base_model):
     import comfy.patcher_extension
 
-    from steadyframe.comfy_glue.control_windows import WRAPPER_KEY, enable_per_window_control, has_per_window_control
+    from steadyframe.comfy_glue.control_windows import WRAPPER_KEY, enable_per_window_control
+
+    def has_per_window_control(patcher):
+        return bool(patcher.wrappers.get(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, {}).get(WRAPPER_KEY))
 
     model = base_model.clone()
     assert not has_per_window_control(model)

@@ -79,7 +79,7 @@ def run_case(case: str, size: int, frames: int, steps: int, cfg: float, motion_f
         folder_paths.add_model_folder_path("animatediff_models", str(Path(motion_file).parent))
     if case in ("motion", "long"):
         kwargs = {"context_length": frames, "context_overlap": max(1, frames // 4)} if case == "long" else {}
-        (model,) = SteadyFrameLoadMotionModule().load(model, Path(motion_file).name, **kwargs)
+        (model,) = SteadyFrameLoadMotionModule.execute(model, Path(motion_file).name, **kwargs).result
     elif case.startswith("ade"):
         model = _ade_model(model, Path(motion_file).name, frames if case == "ade_long" else 0)
     cond = torch.randn(1, 77, 768)

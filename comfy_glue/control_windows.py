@@ -45,13 +45,6 @@ def enable_per_window_control(model_patcher):
     return model_patcher
 
 
-def has_per_window_control(model_patcher) -> bool:
-    """Whether ``enable_per_window_control`` was applied to this ModelPatcher (or its source)."""
-    import comfy.patcher_extension
-
-    return bool(model_patcher.wrappers.get(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, {}).get(WRAPPER_KEY))
-
-
 def per_window_control_wrapper(executor, model, conds, x_in, timestep, model_options):
     """``CALC_COND_BATCH`` wrapper: swap in per-window control copies, then run the batch."""
     window = active_window(x_in, model_options)

@@ -27,6 +27,7 @@ from typing import Optional
 
 import torch
 
+from ..motion.beta_schedules import BETA_RANGES, BetaSchedule, resolve_beta_schedule
 from ..motion.formats import MotionModuleInfo, build_motion_model
 from ..motion.temporal import DEFAULT_MAX_ATTENTION_BATCH, MotionModel, MotionModule
 from ..motion.windows import ContextSettings, check_frames_per_call
@@ -41,14 +42,6 @@ MOTION_LORA_KEY = "steadyframe_motion_lora"
 MOTION_FOLDER = "animatediff_models"
 
 log = logging.getLogger(__name__)
-
-BETA_SCHEDULES = ("auto", "sqrt_linear (AnimateDiff)", "linear (HotshotXL/default)", "linear (AnimateDiff-SDXL)",
-                  "lcm (AnimateLCM)", "use existing")
-_BETA_ALIASES = {
-    "sqrt_linear": "sqrt_linear (AnimateDiff)", "linear": "linear (HotshotXL/default)",
-    "linear_sdxl": "linear (AnimateDiff-SDXL)", "lcm": "lcm (AnimateLCM)",
-}
-
 
 @dataclass
 class MotionSettings:
@@ -302,45 +295,34 @@ def add_cross_frame_groupnorm(model_patcher) -> int:
 # ------------------------------------------------------------------------------------------------
 # beta schedules
 
-def resolve_beta_schedule(choice: str, info: MotionModuleInfo) -> str:
-    if choice == "auto":
-        return _BETA_ALIASES[info.auto_beta_schedule]
-    if choice not in BETA_SCHEDULES:
-        raise ValueError(f"unknown beta_schedule {choice!r}; expected one of {', '.join(BETA_SCHEDULES)}")
-    return choice
-
-
 class _SamplingSettings:
     def __init__(self, beta_schedule: str, linear_start: float, linear_end: float, zsnr: bool):
         self.sampling_settings = {"beta_schedule": beta_schedule, "linear_start": linear_start, "linear_end": linear_end, "zsnr": zsnr}
 
 
-def make_model_sampling(choice: str, model_patcher):
-    """The ``model_sampling`` object for a resolved schedule choice, or ``None`` for "use existing"."""
+def make_model_sampling(schedule: BetaSchedule, model_patcher):
+    """The ``model_sampling`` object for a resolved schedule (not ``auto``), or ``None`` for "use existing"."""
     import comfy.model_sampling
 
-    if choice == "use existing":
+    if schedule == BetaSchedule.USE_EXISTING:
         return None
+    betas = BETA_RANGES[schedule]
     existing = model_patcher.get_model_object("model_sampling")
     prediction = comfy.model_sampling.V_PREDICTION if isinstance(existing, comfy.model_sampling.V_PREDICTION) else comfy.model_sampling.EPS
     zsnr = bool(getattr(existing, "zsnr", False))
-    if choice == "lcm (AnimateLCM)":
+    settings = _SamplingSettings(betas.kind, betas.start, betas.end, zsnr)
+    if schedule == BetaSchedule.LCM:
         from comfy_extras.nodes_model_advanced import LCM, ModelSamplingDiscreteDistilled
 
         class AnimateLCMSampling(ModelSamplingDiscreteDistilled, LCM):
             pass
 
-        return AnimateLCMSampling(_SamplingSettings("linear", 0.00085, 0.012, zsnr))
-    schedule, start, end = {
-        "sqrt_linear (AnimateDiff)": ("sqrt_linear", 0.00085, 0.012),
-        "linear (HotshotXL/default)": ("linear", 0.00085, 0.012),
-        "linear (AnimateDiff-SDXL)": ("linear", 0.00085, 0.020),
-    }[choice]
+        return AnimateLCMSampling(settings)
 
     class MotionSampling(comfy.model_sampling.ModelSamplingDiscrete, prediction):
         pass
 
-    return MotionSampling(_SamplingSettings(schedule, start, end, zsnr))
+    return MotionSampling(settings)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -350,8 +332,8 @@ def set_context_windows(model_patcher, settings: ContextSettings) -> None:
     import comfy.context_windows as cw
 
     model_patcher.model_options["context_handler"] = cw.IndexListContextHandler(
-        context_schedule=cw.get_matching_context_schedule(settings.schedule),
-        fuse_method=cw.get_matching_fuse_method(settings.fuse_method),
+        context_schedule=cw.get_matching_context_schedule(settings.schedule.value),
+        fuse_method=cw.get_matching_fuse_method(settings.fuse_method.value),
         context_length=settings.length, context_overlap=settings.overlap, context_stride=settings.stride,
         closed_loop=settings.closed_loop, dim=0)
     # memory estimate for one window, not the whole video
@@ -379,7 +361,7 @@ def make_motion_patcher(normalized: dict, info: MotionModuleInfo, model_patcher,
                                             offload_device=model_patcher.offload_device)
 
 
-def attach_motion_module(model_patcher, motion_patcher, info: MotionModuleInfo, source: str, *, beta_schedule="auto",
+def attach_motion_module(model_patcher, motion_patcher, info: MotionModuleInfo, source: str, *, beta_schedule=BetaSchedule.AUTO,
                          scale=1.0, effect=1.0, context: Optional[ContextSettings] = None):
     """A clone of ``model_patcher`` with the motion module attached (see the module docstring)."""
     import comfy.patcher_extension
@@ -399,8 +381,7 @@ def attach_motion_module(model_patcher, motion_patcher, info: MotionModuleInfo, 
         model.set_model_forward_timestep_embed_patch((MotionModule, motion_forward_patch))
     model.model_options["transformer_options"][SETTINGS_KEY] = MotionSettings(scale=scale, effect=effect, pe_length=info.pe_length, name=source)
 
-    schedule = resolve_beta_schedule(beta_schedule, info)
-    sampling = make_model_sampling(schedule, model)
+    sampling = make_model_sampling(resolve_beta_schedule(beta_schedule, info.auto_beta_schedule), model)
     if sampling is not None:
         model.add_object_patch("model_sampling", sampling)
     if info.cross_frame_groupnorm:

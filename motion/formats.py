@@ -31,6 +31,7 @@ from typing import Optional
 
 import torch
 
+from .beta_schedules import BetaSchedule
 from .temporal import MotionLayout, sinusoidal_pe
 
 MOTION_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
@@ -40,8 +41,8 @@ ANIMATELCM_PE_LENGTH = 64
 # ``auto`` choice picks, and whether UNet GroupNorm statistics were computed across frames.
 SWEET_SPOT = {"v1": 16, "v2": 16, "v3": 16, "animatelcm": 16, "sdxl": 16, "hotshotxl": 8}
 AUTO_BETA_SCHEDULE = {
-    "v1": "sqrt_linear", "v2": "sqrt_linear", "v3": "sqrt_linear",
-    "animatelcm": "lcm", "sdxl": "linear_sdxl", "hotshotxl": "linear",
+    "v1": BetaSchedule.SQRT_LINEAR, "v2": BetaSchedule.SQRT_LINEAR, "v3": BetaSchedule.SQRT_LINEAR,
+    "animatelcm": BetaSchedule.LCM, "sdxl": BetaSchedule.LINEAR_SDXL, "hotshotxl": BetaSchedule.LINEAR,
 }
 CROSS_FRAME_GROUPNORM = {"v1": True, "hotshotxl": True}
 
@@ -69,7 +70,7 @@ class MotionModuleInfo:
         return min(SWEET_SPOT[self.version], self.pe_length)
 
     @property
-    def auto_beta_schedule(self) -> str:
+    def auto_beta_schedule(self) -> BetaSchedule:
         return AUTO_BETA_SCHEDULE[self.version]
 
     @property

@@ -25,12 +25,25 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-NOISE_MODES = ("per-frame", "shared", "mixed", "FreeNoise", "flow-warped")
+from .choices import Choice
+
+
+class NoiseMode(Choice):
+    """How the frames of the noise relate to each other (see the module docstring)."""
+    PER_FRAME = "per-frame"
+    SHARED = "shared"
+    MIXED = "mixed"
+    FREENOISE = "FreeNoise"
+    FLOW_WARPED = "flow-warped"
+
+
+MAX_SEED = (1 << 64) - 1
+"""Seeds are taken modulo 2**64, as core ComfyUI's noise seeds are."""
 
 # The shared noise of ``shared``/``mixed`` comes from a seed derived from the user's seed, so it is
 # independent of the per-frame noise of the same seed (64-bit golden-ratio constant).
 _SHARED_SEED_SALT = 0x9E3779B97F4A7C15
-_SEED_MASK = (1 << 64) - 1
+_SEED_MASK = MAX_SEED
 
 
 def seeded_generator(seed: int) -> torch.Generator:
@@ -239,24 +252,46 @@ def make_noise(mode: str, shape: Sequence[int], seed: int, dtype: torch.dtype = 
                strength: float = 0.5, context_length: int = 16, context_overlap: int = 4,
                forward_flow: Optional[torch.Tensor] = None, subdivisions: int = 8,
                batch_index: Optional[Sequence[int]] = None, progress=None) -> torch.Tensor:
-    """Noise of ``shape`` (F, C, H, W) for one of ``NOISE_MODES``.
+    """Noise of ``shape`` (F, C, H, W) for a ``NoiseMode`` (or its value).
 
     ``batch_index`` only applies to ``per-frame`` (the other modes relate frames to each other and
     number them from 0). ``forward_flow`` is required for ``flow-warped``.
     """
-    if mode == "per-frame":
+    mode = NoiseMode.parse(mode, "noise mode")
+    if mode is NoiseMode.PER_FRAME:
         return per_frame_noise(shape, seed, dtype, batch_index)
-    if mode == "shared":
+    if mode is NoiseMode.SHARED:
         return shared_noise(shape, seed, dtype)
-    if mode == "mixed":
+    if mode is NoiseMode.MIXED:
         return mixed_noise(shape, seed, strength, dtype)
-    if mode == "FreeNoise":
+    if mode is NoiseMode.FREENOISE:
         return freenoise(shape, seed, context_length, context_overlap, dtype)
-    if mode == "flow-warped":
-        if forward_flow is None:
-            raise ValueError("flow-warped noise needs the source video's optical flow (connect flow or source_images)")
-        return flow_warped_noise(shape, seed, forward_flow, subdivisions, dtype, progress)
-    raise ValueError(f"unknown noise mode {mode!r}; expected one of {', '.join(NOISE_MODES)}")
+    if forward_flow is None:
+        raise ValueError("flow-warped noise needs the source video's optical flow (connect flow or source_images)")
+    return flow_warped_noise(shape, seed, forward_flow, subdivisions, dtype, progress)
+
+
+def check_flow_fits_latents(flow_frames: int, image_height: int, image_width: int, latent_shape: Sequence[int]) -> None:
+    """Raise a ValueError unless a source video's flow can steer noise for these latents.
+
+    The flow of ``flow_frames`` frames of ``image_width`` x ``image_height`` pixels fits latents
+    ``(F, C, h, w)`` with the same frame count and (within 10%) the same aspect ratio; the size may
+    differ (the flow is resampled to the latent grid).
+    """
+    frames, _, latent_height, latent_width = (int(s) for s in latent_shape)
+    if flow_frames != frames:
+        raise ValueError(
+            f"the flow was computed for {flow_frames} source frames but the latent batch has {frames} "
+            f"frames; compute the flow from the same frames the latents were made from"
+        )
+    ratio_h = image_height / latent_height
+    ratio_w = image_width / latent_width
+    if abs(ratio_h / ratio_w - 1.0) > 0.1:
+        raise ValueError(
+            f"the flow is {image_width}x{image_height} pixels but the latents are {latent_width}x{latent_height} "
+            f"(x8 = {latent_width * 8}x{latent_height * 8} pixels), a different aspect ratio; compute the flow from "
+            f"source frames with the latents' aspect ratio"
+        )
 
 
 def _check_shape(shape: Sequence[int]) -> list:

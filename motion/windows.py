@@ -8,25 +8,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEDULES = ("standard_static", "standard_uniform", "looped_uniform", "batched")
-FUSE_METHODS = ("pyramid", "flat", "overlap-linear", "relative")
+from .choices import Choice
+
 DEFAULT_LENGTH = 16
 DEFAULT_OVERLAP = 4
+
+
+class ContextSchedule(Choice):
+    """How windows are laid over the clip; the values are ``comfy/context_windows.py``'s names."""
+    STANDARD_STATIC = "standard_static"
+    STANDARD_UNIFORM = "standard_uniform"
+    LOOPED_UNIFORM = "looped_uniform"
+    BATCHED = "batched"
+
+
+class FuseMethod(Choice):
+    """How the overlapping windows' predictions are blended (``comfy/context_windows.py``'s names)."""
+    PYRAMID = "pyramid"
+    FLAT = "flat"
+    OVERLAP_LINEAR = "overlap-linear"
+    RELATIVE = "relative"
 
 
 @dataclass(frozen=True)
 class ContextSettings:
     length: int
     overlap: int
-    schedule: str
-    fuse_method: str
+    schedule: ContextSchedule
+    fuse_method: FuseMethod
     closed_loop: bool
     stride: int = 1
 
 
 def plan_context(pe_length: int, length: int = DEFAULT_LENGTH, overlap: int = DEFAULT_OVERLAP,
-                 schedule: str = "standard_static", fuse_method: str = "pyramid", closed_loop: bool = False,
-                 stride: int = 1) -> tuple:
+                 schedule: str = ContextSchedule.STANDARD_STATIC, fuse_method: str = FuseMethod.PYRAMID,
+                 closed_loop: bool = False, stride: int = 1) -> tuple:
     """``(ContextSettings, [warning, ...])``: the settings clamped to what the module can do.
 
     - ``length`` above the module's positional length is clamped to it (the module has no
@@ -35,11 +51,9 @@ def plan_context(pe_length: int, length: int = DEFAULT_LENGTH, overlap: int = DE
     - ``overlap`` is clamped to ``length - 1`` (windows must advance);
     - ``closed_loop`` needs wrapping windows, so it selects ``looped_uniform``.
     """
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown context schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
-    if fuse_method not in FUSE_METHODS:
-        raise ValueError(f"unknown fuse method {fuse_method!r}; expected one of {', '.join(FUSE_METHODS)}")
-    if fuse_method == "relative" and schedule != "standard_static":
+    schedule = ContextSchedule.parse(schedule, "context schedule")
+    fuse_method = FuseMethod.parse(fuse_method, "fuse method")
+    if fuse_method is FuseMethod.RELATIVE and schedule is not ContextSchedule.STANDARD_STATIC:
         raise ValueError("fuse method 'relative' only works with the 'standard_static' schedule")
     warnings = []
     if length > pe_length:
@@ -53,9 +67,9 @@ def plan_context(pe_length: int, length: int = DEFAULT_LENGTH, overlap: int = DE
         overlap = length - 1
     if overlap < 0:
         raise ValueError(f"context overlap must be 0 or more, got {overlap}")
-    if closed_loop and schedule != "looped_uniform":
-        warnings.append(f"closed_loop needs windows that wrap around; using 'looped_uniform' instead of {schedule!r}")
-        schedule = "looped_uniform"
+    if closed_loop and schedule is not ContextSchedule.LOOPED_UNIFORM:
+        warnings.append(f"closed_loop needs windows that wrap around; using 'looped_uniform' instead of '{schedule}'")
+        schedule = ContextSchedule.LOOPED_UNIFORM
     if stride < 1:
         raise ValueError(f"context stride must be 1 or more, got {stride}")
     return ContextSettings(length, overlap, schedule, fuse_method, closed_loop, stride), warnings

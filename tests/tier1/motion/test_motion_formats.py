@@ -151,8 +151,9 @@ def test_incomplete_module_names_the_missing_key():
 
 
 def test_auto_defaults_per_format():
-    cases = {"v1": ("sqrt_linear", True, 16), "v2": ("sqrt_linear", False, 16), "v3": ("sqrt_linear", False, 16),
-             "animatelcm": ("lcm", False, 16), "sdxl": ("linear_sdxl", False, 16), "hotshotxl": ("linear", True, 8)}
+    cases = {"v1": ("sqrt_linear (AnimateDiff)", True, 16), "v2": ("sqrt_linear (AnimateDiff)", False, 16),
+             "v3": ("sqrt_linear (AnimateDiff)", False, 16), "animatelcm": ("lcm (AnimateLCM)", False, 16),
+             "sdxl": ("linear (AnimateDiff-SDXL)", False, 16), "hotshotxl": ("linear (HotshotXL/default)", True, 8)}
     for version, (beta, groupnorm, sweet) in cases.items():
         _, info = normalize_motion_state_dict(make_motion_state_dict(version, channels_scale=SCALE))
         assert (info.auto_beta_schedule, info.cross_frame_groupnorm, info.sweet_spot) == (beta, groupnorm, sweet), version

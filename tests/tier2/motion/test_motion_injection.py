@@ -69,10 +69,11 @@ def _load(folder, version, name=None, seed=0):
     return name
 
 
-def _motion_node():
+def _load_motion(*args, **kwargs):
+    """Load Motion Module as ComfyUI runs it (the V3 node's execute); its outputs, one MODEL."""
     from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
 
-    return SteadyFrameLoadMotionModule()
+    return SteadyFrameLoadMotionModule.execute(*args, **kwargs).result
 
 
 def _unet_motion_modules(model):
@@ -83,7 +84,10 @@ def _unet_motion_modules(model):
 
 def test_motion_files_in_the_folder_are_listed(comfy, motion_folder):
     name = _load(motion_folder, "v2")
-    choices = _motion_node().INPUT_TYPES()["required"]["motion_module"][0]
+    from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
+
+    # the server asks for the node definition on every /object_info: new files show up there
+    choices = SteadyFrameLoadMotionModule.GET_NODE_INFO_V1()["input"]["required"]["motion_module"][1]["options"]
     assert name in choices
 
 
@@ -94,7 +98,7 @@ def test_sampling_equals_the_reference_animatediff_formulation(comfy, motion_fol
     from steadyframe.motion.formats import load_motion_file
 
     name = _load(motion_folder, version)
-    (model,) = _motion_node().load(base_model, name)  # defaults: auto beta schedule, scale 1, effect 1
+    (model,) = _load_motion(base_model, name)  # defaults: auto beta schedule, scale 1, effect 1
     ours = _ksample(comfy_nodes, model, steps=2)
     # ComfyUI keeps the last model patched; unloading it must take the modules out of the UNet
     import comfy.model_management
@@ -128,7 +132,7 @@ def test_on_cpu_comfyui_loads_the_module_so_its_linear_layers_run_fused(comfy, m
     if fused_linear.onednn_linear() is None:
         pytest.skip("this torch build has no oneDNN linear primitive (torch.ops.mkldnn)")
     comfy_nodes, _ = comfy
-    (model,) = _motion_node().load(base_model, _load(motion_folder, "v2"))
+    (model,) = _load_motion(base_model, _load(motion_folder, "v2"))
     _ksample(comfy_nodes, model, steps=1)
     linears = [layer for module in _unet_motion_modules(base_model) for layer in module.modules()
                if isinstance(layer, torch.nn.Linear)]
@@ -144,7 +148,7 @@ def test_ejection_leaves_the_plain_model_exactly_as_before(comfy, motion_folder,
     keys_before = list(base_model.model.state_dict().keys())
     plain_before = _ksample(comfy_nodes, base_model, steps=1, seed=11)
 
-    (model,) = _motion_node().load(base_model, name, motion_scale=1.3, effect=0.8)
+    (model,) = _load_motion(base_model, name, motion_scale=1.3, effect=0.8)
     animated = _ksample(comfy_nodes, model, steps=1, seed=11)
     assert torch.isfinite(animated).all()
 
@@ -158,7 +162,7 @@ def test_ejection_leaves_the_plain_model_exactly_as_before(comfy, motion_folder,
 def test_effect_zero_samples_like_the_plain_model_with_the_same_schedule(comfy, motion_folder, base_model):
     comfy_nodes, _ = comfy
     name = _load(motion_folder, "v2")
-    (off,) = _motion_node().load(base_model, name, effect=0.0, beta_schedule="use existing")
+    (off,) = _load_motion(base_model, name, effect=0.0, beta_schedule="use existing")
     assert torch.allclose(_ksample(comfy_nodes, off, steps=1, cfg=1.0), _ksample(comfy_nodes, base_model, steps=1, cfg=1.0), rtol=1e-5, atol=1e-5)
 
 
@@ -178,13 +182,13 @@ def test_long_videos_run_in_context_windows(comfy, motion_folder, base_model):
     comfy_nodes, _ = comfy
     name = _load(motion_folder, "v2")
     # 7 frames, windows of 3 (an attention length no spatial attention at 8x8 latents has)
-    (model,) = _motion_node().load(base_model, name, context_length=3, context_overlap=1)
+    (model,) = _load_motion(base_model, name, context_length=3, context_overlap=1)
     seen = _frames_seen(model)
     out = _ksample(comfy_nodes, model, frames=7, steps=1, cfg=1.0)
     assert out.shape[0] == 7 and torch.isfinite(out).all()
     assert 3 in seen and 7 not in seen
 
-    (no_windows,) = _motion_node().load(base_model, name, context_length=0)
+    (no_windows,) = _load_motion(base_model, name, context_length=0)
     seen = _frames_seen(no_windows)
     _ksample(comfy_nodes, no_windows, frames=7, steps=1, cfg=1.0)
     assert 7 in seen and 3 not in seen
@@ -195,7 +199,7 @@ def test_core_context_windows_node_works_with_our_module(comfy, motion_folder, b
     from comfy_extras.nodes_context_windows import ContextWindowsManualNode
 
     name = _load(motion_folder, "v2")
-    (model,) = _motion_node().load(base_model, name, context_length=0)
+    (model,) = _load_motion(base_model, name, context_length=0)
     windowed = ContextWindowsManualNode.execute(model, 3, 1, "standard_static", 1, False, "pyramid", 0, False).result[0]
     seen = _frames_seen(windowed)
     out = _ksample(comfy_nodes, windowed, frames=7, steps=1, cfg=1.0)
@@ -205,7 +209,7 @@ def test_core_context_windows_node_works_with_our_module(comfy, motion_folder, b
 def test_too_many_frames_without_windows_is_a_clear_error(comfy, motion_folder, base_model):
     comfy_nodes, _ = comfy
     name = _load(motion_folder, "v2")
-    (model,) = _motion_node().load(base_model, name, context_length=0)
+    (model,) = _load_motion(base_model, name, context_length=0)
     with pytest.raises(ValueError, match=r"33 frames .* 32 positions.*context windows"):
         _ksample(comfy_nodes, model, frames=33, steps=1, cfg=1.0)
     with pytest.raises(ValueError, match="at least 2 frames"):
@@ -215,13 +219,13 @@ def test_too_many_frames_without_windows_is_a_clear_error(comfy, motion_folder, 
 def test_a_module_for_another_model_is_refused_before_sampling(comfy, motion_folder, base_model):
     write_random_motion_module(motion_folder / "mm_sdxl_small.safetensors", version="sdxl", channels_scale=0.1)
     with pytest.raises(ValueError, match="SD1.5 motion modules need an SD1.5 checkpoint"):
-        _motion_node().load(base_model, "mm_sdxl_small.safetensors")
+        _load_motion(base_model, "mm_sdxl_small.safetensors")
     write_random_motion_module(motion_folder / "mm_v2_small.safetensors", version="v2", channels_scale=0.1)
     with pytest.raises(ValueError, match="32 channels but the UNet block there has 320"):
-        _motion_node().load(base_model, "mm_v2_small.safetensors")
+        _load_motion(base_model, "mm_v2_small.safetensors")
     (motion_folder / "not_motion.safetensors").write_bytes(b"\x00" * 10)
     with pytest.raises(ValueError, match="not_motion.safetensors"):
-        _motion_node().load(base_model, "not_motion.safetensors")
+        _load_motion(base_model, "not_motion.safetensors")
 
 
 @pytest.mark.parametrize("choice,formula", [
@@ -244,14 +248,15 @@ def _scaled_linear_sigmas(end):
 
 
 def test_auto_schedule_per_format(comfy, base_model):
-    from steadyframe.comfy_glue.motion_patch import make_model_sampling, resolve_beta_schedule
+    from steadyframe.comfy_glue.motion_patch import make_model_sampling
+    from steadyframe.motion.beta_schedules import resolve_beta_schedule
     from steadyframe.motion.formats import normalize_motion_state_dict
     from support.motion_files import make_motion_state_dict
 
     picks = {}
     for version in ("v1", "v2", "v3", "animatelcm", "sdxl", "hotshotxl"):
         _, info = normalize_motion_state_dict(make_motion_state_dict(version, channels_scale=0.1))
-        picks[version] = resolve_beta_schedule("auto", info)
+        picks[version] = resolve_beta_schedule("auto", info.auto_beta_schedule)
     assert picks == {"v1": "sqrt_linear (AnimateDiff)", "v2": "sqrt_linear (AnimateDiff)", "v3": "sqrt_linear (AnimateDiff)",
                      "animatelcm": "lcm (AnimateLCM)", "sdxl": "linear (AnimateDiff-SDXL)", "hotshotxl": "linear (HotshotXL/default)"}
     lcm = make_model_sampling("lcm (AnimateLCM)", base_model)
@@ -263,7 +268,7 @@ def test_v1_normalises_resblocks_across_frames_only_in_its_own_clone(comfy, moti
     comfy_nodes, _ = comfy
     name = _load(motion_folder, "v1")
     plain_before = _ksample(comfy_nodes, base_model, frames=2, steps=1, cfg=1.0, seed=3)
-    (model,) = _motion_node().load(base_model, name)
+    (model,) = _load_motion(base_model, name)
     path = "diffusion_model.input_blocks.1.0.in_layers.0"
     patched = model.object_patches[path]
     original = base_model.get_model_object(path)
@@ -272,7 +277,7 @@ def test_v1_normalises_resblocks_across_frames_only_in_its_own_clone(comfy, moti
     animated = _ksample(comfy_nodes, model, frames=2, steps=1, cfg=1.0, seed=3)
     assert torch.isfinite(animated).all()
     # the clone's GroupNorms really differ from per-frame ones: same module, v3-style clone (no GN copies)
-    (v3_like,) = _motion_node().load(base_model, name)
+    (v3_like,) = _load_motion(base_model, name)
     v3_like.object_patches = {k: v for k, v in v3_like.object_patches.items() if k == "model_sampling"}
     v3_like.remove_wrappers_with_key("diffusion_model", "SteadyFrame_motion")
     per_frame = _ksample(comfy_nodes, v3_like, frames=2, steps=1, cfg=1.0, seed=3)

@@ -64,7 +64,7 @@ def _sample(model, frames=4, steps=3, cfg=3.0, seed=5, size=8):
 def _load(model, name, **kwargs):
     from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
 
-    return SteadyFrameLoadMotionModule().load(model, name, **kwargs)[0]
+    return SteadyFrameLoadMotionModule.execute(model, name, **kwargs).result[0]
 
 
 def _modules_in(model):
@@ -155,10 +155,10 @@ def test_per_frame_effect_zero_frames_match_between_runs(small_model, folder):
 
 
 def test_value_schedule_floats_drive_per_frame_effect(small_model, folder):
-    """A FLOATS list (the Value Schedule node's output) overrides the effect widget per frame."""
-    from steadyframe.nodes.schedule_nodes import SteadyFrameValueSchedule
+    """A FLOATS list (what the Value Schedule node outputs) overrides the effect widget per frame."""
+    from steadyframe.schedule.value_schedule import parse_value_schedule
 
-    floats = SteadyFrameValueSchedule().evaluate("0:(0), 3:(0)", 4, 0)[0]
+    floats = list(parse_value_schedule("0:(0), 3:(0)").evaluate(4).values)
     assert list(floats) == [0.0] * 4
     off = _sample(_load(small_model, "small_v2.safetensors", effect=0.0), steps=1)
     scheduled = _sample(_load(small_model, "small_v2.safetensors", effect=1.0, effect_floats=floats), steps=1)

@@ -16,7 +16,7 @@ def test_freenoise_equals_core_apply_freenoise(comfyui_root, frames, length, ove
 
     seed = 123456789
     latent = {"samples": torch.zeros(frames, 4, 8, 8)}
-    (ours,) = SteadyFrameNoise().get_noise(seed, "FreeNoise", 0.5, length, overlap, 8)
+    (ours,) = SteadyFrameNoise.execute(seed, "FreeNoise", 0.5, length, overlap, 8).result
     # what core does with freenoise=True: RandomNoise, then the sampler wrapper shuffles with the same seed
     core = comfy.context_windows.apply_freenoise(comfy.sample.prepare_noise(latent["samples"], seed), 0, length, overlap, seed)
     assert torch.equal(ours.generate_noise(latent), core)
@@ -31,7 +31,7 @@ def test_per_frame_equals_core_random_noise(comfyui_root, batch_index):
     latent = {"samples": torch.zeros(3, 4, 8, 8)}
     if batch_index is not None:
         latent["batch_index"] = batch_index
-    (ours,) = SteadyFrameNoise().get_noise(2 ** 63 + 5, "per-frame", 0.5, 16, 4, 8)
+    (ours,) = SteadyFrameNoise.execute(2 ** 63 + 5, "per-frame", 0.5, 16, 4, 8).result
     assert torch.equal(ours.generate_noise(latent), Noise_RandomNoise(2 ** 63 + 5).generate_noise(latent))
 
 

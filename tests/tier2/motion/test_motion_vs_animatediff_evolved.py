@@ -69,7 +69,7 @@ def test_latents_equal_animatediff_evolved_gen1_sqrt_linear(ade, motion_folder, 
     from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
 
     name = f"cmp_{version}.safetensors"
-    ours = _sample(SteadyFrameLoadMotionModule().load(base_model, name)[0])  # every setting at its default
+    ours = _sample(SteadyFrameLoadMotionModule.execute(base_model, name).result[0])  # every setting at its default
     comfy.model_management.unload_all_models()
     gen1 = ade.NODE_CLASS_MAPPINGS["ADE_AnimateDiffLoaderGen1"]()
     (ade_model,) = gen1.load_mm_and_inject_params(base_model, name, "sqrt_linear (AnimateDiff)")
@@ -83,11 +83,12 @@ def test_latents_equal_animatediff_evolved_gen1_sqrt_linear(ade, motion_folder, 
 def test_both_packs_list_the_same_motion_files_and_ids_do_not_clash(ade, motion_folder):
     import folder_paths
 
-    import steadyframe
     from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
+    from support.node_info import before_v3_entries
 
-    assert not set(steadyframe.NODE_CLASS_MAPPINGS) & set(ade.NODE_CLASS_MAPPINGS)
-    ours = set(SteadyFrameLoadMotionModule.INPUT_TYPES()["required"]["motion_module"][0])
+    # node ids never change (saved workflows name them), so the pack's ids are those it always had
+    assert not set(before_v3_entries()) & set(ade.NODE_CLASS_MAPPINGS)
+    ours = set(SteadyFrameLoadMotionModule.GET_NODE_INFO_V1()["input"]["required"]["motion_module"][1]["options"])
     theirs = set(ade.NODE_CLASS_MAPPINGS["ADE_AnimateDiffLoaderGen1"].INPUT_TYPES()["required"]["model_name"][0])
     assert {"cmp_v2.safetensors", "cmp_v3.safetensors"} <= ours & theirs
     paths = folder_paths.get_folder_paths("animatediff_models")

@@ -87,10 +87,10 @@ def windowed_model(base_model, per_window: bool, order: str = "windows_first"):
 
     model = base_model
     if per_window and order == "per_window_first":
-        (model,) = SteadyFramePerWindowControl().patch(model)
+        (model,) = SteadyFramePerWindowControl.execute(model).result
     model = ContextWindowsManualNode.execute(model, LENGTH, OVERLAP, "standard_static", 1, False, "pyramid", 0, False).result[0]
     if per_window and order == "windows_first":
-        (model,) = SteadyFramePerWindowControl().patch(model)
+        (model,) = SteadyFramePerWindowControl.execute(model).result
     return model
 
 
@@ -132,7 +132,7 @@ def sample_and_record(model, positive, negative, steps=1, controls_seen=None):
     guider.set_cfg(CFG)
     sampler = comfy.samplers.sampler_object("euler")
     sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "normal", steps)
-    (noise,) = SteadyFrameNoise().get_noise(7, "per-frame", 0.5, LENGTH, OVERLAP, 8)
+    (noise,) = SteadyFrameNoise.execute(7, "per-frame", 0.5, LENGTH, OVERLAP, 8).result
     latent = {"samples": torch.zeros(FRAMES, 4, LATENT_SIZE, LATENT_SIZE)}
     out = SamplerCustomAdvanced.execute(noise, guider, sampler, sigmas, latent).result[0]
     assert torch.isfinite(out["samples"]).all()
@@ -267,7 +267,10 @@ def test_hint_with_wrong_frame_count_is_a_clear_error(base_model, controlnet):
 def test_enable_is_idempotent_and_survives_clone(base_model):
     import comfy.patcher_extension
 
-    from steadyframe.comfy_glue.control_windows import WRAPPER_KEY, enable_per_window_control, has_per_window_control
+    from steadyframe.comfy_glue.control_windows import WRAPPER_KEY, enable_per_window_control
+
+    def has_per_window_control(patcher):
+        return bool(patcher.wrappers.get(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, {}).get(WRAPPER_KEY))
 
     model = base_model.clone()
     assert not has_per_window_control(model)

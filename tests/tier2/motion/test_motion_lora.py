@@ -20,8 +20,8 @@ def setup(comfyui_root, tmp_path_factory):
     import folder_paths
 
     import nodes as comfy_nodes
+    from steadyframe.comfy_glue.motion_lora import LORA_FOLDER, register_motion_lora_folder
     from steadyframe.comfy_glue.motion_patch import register_motion_folder
-    from steadyframe.nodes.motion_lora_nodes import LORA_FOLDER, register_motion_lora_folder
     from support.sd15_factory import make_sd15_model_patcher
 
     register_motion_folder()
@@ -40,13 +40,13 @@ def setup(comfyui_root, tmp_path_factory):
 def _motion(model, name):
     from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
 
-    return SteadyFrameLoadMotionModule().load(model, name)[0]
+    return SteadyFrameLoadMotionModule.execute(model, name).result[0]
 
 
 def _lora(model, strength, schedule=""):
     from steadyframe.nodes.motion_lora_nodes import SteadyFrameApplyMotionLoRA
 
-    return SteadyFrameApplyMotionLoRA().apply(model, "sf_lora_test_pan.ckpt", strength, schedule)[0]
+    return SteadyFrameApplyMotionLoRA.execute(model, "sf_lora_test_pan.ckpt", strength, schedule).result[0]
 
 
 def _sample(comfy_nodes, model, steps=2):

@@ -1,32 +1,23 @@
-"""The Consistent Noise node and its NOISE object (the interface SamplerCustomAdvanced calls)."""
+"""Consistent Noise's NOISE object (the interface SamplerCustomAdvanced calls), without ComfyUI."""
 import pytest
 import torch
 
+from steadyframe.comfy_glue.noise import ConsistentNoise, consistent_noise
 from steadyframe.flow.sequence import FlowSequence
 from steadyframe.motion import noise as sfnoise
-from steadyframe.nodes.vid2vid_nodes import NODE_CLASS_MAPPINGS, SteadyFrameNoise
 
 DEFAULTS = {"noise_seed": 77, "mode": "per-frame", "strength": 0.5, "context_length": 16, "context_overlap": 4, "subdivisions": 4}
 
 
 def noise_object(**overrides):
-    (noise,) = SteadyFrameNoise().get_noise(**{**DEFAULTS, **overrides})
-    return noise
-
-
-def test_node_is_registered_with_noise_output():
-    assert NODE_CLASS_MAPPINGS["SteadyFrameNoise"] is SteadyFrameNoise
-    assert SteadyFrameNoise.RETURN_TYPES == ("NOISE",)
-    required = SteadyFrameNoise.INPUT_TYPES()["required"]
-    assert list(required["mode"][0]) == list(sfnoise.NOISE_MODES)
-    assert required["noise_seed"][1]["max"] == 0xFFFFFFFFFFFFFFFF
+    return consistent_noise(**{**DEFAULTS, **overrides})
 
 
 @pytest.mark.parametrize("mode", ["per-frame", "shared", "mixed", "FreeNoise"])
 def test_generate_noise_matches_the_pure_function(mode):
     latent = {"samples": torch.zeros(20, 4, 8, 8)}
     noise = noise_object(mode=mode, strength=0.3, context_length=8, context_overlap=2)
-    assert noise.seed == 77
+    assert isinstance(noise, ConsistentNoise) and noise.seed == 77
     out = noise.generate_noise(latent)
     expected = sfnoise.make_noise(mode, (20, 4, 8, 8), 77, strength=0.3, context_length=8, context_overlap=2)
     assert out.device.type == "cpu" and torch.equal(out, expected)
@@ -53,6 +44,11 @@ def test_flow_warped_from_a_flow_input():
         noise.generate_noise({"samples": torch.zeros(5, 4, 8, 16)})
 
 
+def test_other_modes_drop_a_connected_flow():
+    flow = FlowSequence(forward=torch.zeros(1, 2, 8, 8), backward=torch.zeros(1, 2, 8, 8), height=8, width=8)
+    assert noise_object(mode="shared", flow=flow).flow is None
+
+
 def test_flow_warped_from_source_images_follows_the_motion():
     # a textured image moving 8 px (one latent pixel) right per frame
     generator = torch.Generator().manual_seed(0)
@@ -68,10 +64,12 @@ def test_flow_warped_from_source_images_follows_the_motion():
     assert carried > 0.8
 
 
-def test_node_errors_are_clear():
+def test_errors_are_clear():
     with pytest.raises(ValueError, match="connect flow \\(SF_FLOW\\) or source_images"):
         noise_object(mode="flow-warped")
     with pytest.raises(ValueError, match="context_overlap \\(16\\) must be smaller than context_length \\(16\\)"):
         noise_object(mode="FreeNoise", context_overlap=16)
+    with pytest.raises(ValueError, match="unknown noise mode 'pink'; expected one of per-frame, shared"):
+        noise_object(mode="pink")
     with pytest.raises(ValueError, match=r"got shape \(1, 4, 2, 8, 8\)"):
         noise_object().generate_noise({"samples": torch.zeros(1, 4, 2, 8, 8)})

@@ -69,8 +69,7 @@ def consistent_noise(noise_seed: int, mode: str, strength: float = 0.5, context_
 
 def source_flow(source_images: torch.Tensor, preset: str):
     """Forward and backward flow of ``source_images`` (F, H, W, 3), with ComfyUI's progress bar and Cancel."""
-    # the one flow computation of Consistent Noise: at the V3 merge it becomes a call to the flow
-    # package's shared flow provider (built beside this change), so every node computes flow one way
-    from ..flow.sequence import compute_flow_sequence
+    from ..flow.provider import flow_for
+    from .flow import flow_options
 
-    return compute_flow_sequence(source_images, preset=preset, progress=progress_callback(source_images.shape[0] - 1))
+    return flow_for(source_images, options=flow_options(preset=preset), progress=progress_callback(), what="source_images")

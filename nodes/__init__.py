@@ -26,8 +26,7 @@ def node_classes() -> list[type[io.ComfyNode]]:
     seen: dict[str, str] = {}
     for name in NODE_MODULES:
         module = import_module(f".{name}", __name__)
-        # during the V3 migration a module still on the classic API lists no NODES yet
-        for node in getattr(module, "NODES", ()):
+        for node in module.NODES:
             node_id = node.GET_SCHEMA().node_id
             if node_id in seen:
                 raise RuntimeError(f"SteadyFrame: node id {node_id} is declared in nodes/{seen[node_id]}.py "

@@ -2,7 +2,7 @@
 from ..comfy_glue.control_windows import enable_per_window_control
 from ..comfy_glue.keyframe_latents import blend_keyframe_latent_dicts
 from ..comfy_glue.noise import consistent_noise
-from ..flow.estimate import PRESETS
+from ..flow.estimate import FlowPreset
 from ..motion.noise import MAX_SEED, NoiseMode
 from .schema import Flow, category, io
 
@@ -64,7 +64,7 @@ class SteadyFrameNoise(io.ComfyNode):
                 Flow.Input("flow", optional=True, tooltip="flow-warped: optical flow of the source video (Optical Flow node)."),
                 io.Image.Input("source_images", optional=True,
                                tooltip="flow-warped: source video frames, used when no flow is connected."),
-                io.Combo.Input("flow_preset", options=list(PRESETS), default="balanced", optional=True,
+                io.Combo.Input("flow_preset", options=FlowPreset, default=FlowPreset.BALANCED, optional=True,
                                tooltip="flow-warped: optical-flow preset for source_images."),
             ],
             outputs=[io.Noise.Output("noise")],

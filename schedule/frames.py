@@ -10,8 +10,10 @@ A key is written as one of
 - ``0..11``: a range; the value is held from the first to the last frame of the range;
 - any of these followed by ``!``: hold the value until the next key, then cut (no blending).
 
-Keys are resolved against a frame count by :func:`resolve_keys`; keys outside the frames are
-clamped to the first or last frame with a warning.
+Keys are resolved against a frame count by :func:`resolve_keys`. What a key outside the frames
+means depends on the tool whose syntax the text uses (``outside``): FizzNodes prompts travel
+towards it (``"travel"``), A1111 prompt travel refuses it (``"refuse"``), Deforum value schedules
+ignore it (``"ignore"``).
 """
 from __future__ import annotations
 
@@ -58,12 +60,18 @@ class FrameKey:
 
 @dataclass(frozen=True)
 class ResolvedKey:
-    """A key resolved to frames ``first``..``last`` (equal unless it is a range)."""
+    """A key resolved to frames ``first``..``last`` (equal unless it is a range).
+
+    Under the ``"travel"`` rule either end may lie outside ``0..frame_count-1`` (``outside``).
+    """
 
     first: int
     last: int
     hold: bool
-    clamped: bool
+    outside: bool
+
+
+OUTSIDE_RULES = ("travel", "refuse", "ignore")
 
 
 def parse_frame_key(text: str, source: SourceText, index_map: Sequence[int], *,
@@ -143,72 +151,96 @@ def _resolve_position(position: FramePosition, frame_count: int, previous: int) 
     return frame if frame >= 0 else frame_count + frame
 
 
-def resolve_keys(keys: Sequence[FrameKey], frame_count: int, source: SourceText) -> tuple[list[ResolvedKey], list[str]]:
-    """Resolve keys (in written order) to frames in ``0..frame_count-1``; returns keys and warnings.
+def resolve_keys(keys: Sequence[FrameKey], frame_count: int, source: SourceText, *,
+                 outside: str = "travel", tool: str = "") -> tuple[list[ResolvedKey | None], list[str]]:
+    """Resolve keys (in written order) against ``frame_count``; returns one entry per key and
+    the warnings.
 
     Relative keys count from the previous key (the end of a range), or from 0 for the first key.
+    A key outside ``0..frame_count-1`` is, by ``outside``:
+
+    - ``"travel"`` (FizzNodes prompts): kept where it is, so the frames between it and its
+      neighbour blend as they would if the clip went on; only frames inside the clip are made;
+    - ``"refuse"`` (A1111 prompt travel): a :class:`ScheduleError` at the key;
+    - ``"ignore"`` (Deforum values): dropped (its entry is ``None``); a range is cut to the frames
+      it covers.
+
+    ``tool`` names the source tool in warnings and errors.
     """
+    if outside not in OUTSIDE_RULES:
+        raise ValueError(f"outside must be one of {', '.join(OUTSIDE_RULES)}, got {outside!r}")
     if frame_count < 1:
         raise ScheduleError(f"expected at least 1 frame, got {frame_count}", source=source.name)
     warnings: list[str] = []
-    resolved: list[ResolvedKey] = []
+    resolved: list[ResolvedKey | None] = []
     previous = 0
     for key in keys:
-        first, first_clamped = _clamp(_resolve_position(key.start, frame_count, previous), key.start,
-                                      frame_count, source, warnings)
-        last, last_clamped = first, first_clamped
+        first = _resolve_position(key.start, frame_count, previous)
+        last = first
         if key.end is not None:
-            raw_last = _resolve_position(key.end, frame_count, first)
-            last, last_clamped = _clamp(raw_last, key.end, frame_count, source, warnings)
+            last = _resolve_position(key.end, frame_count, first)
             if last < first:
                 raise source.error(key.index, f'the range "{key.text}" ends (frame {last}) before it starts (frame {first})')
-        resolved.append(ResolvedKey(first, last, key.hold, first_clamped or last_clamped))
         previous = last
+        ends = [(first, key.start)] + ([(last, key.end)] if key.end is not None else [])
+        stray = [(frame, position) for frame, position in ends if not 0 <= frame < frame_count]
+        if not stray:
+            resolved.append(ResolvedKey(first, last, key.hold, False))
+            continue
+        frame, position = stray[0]
+        line, column = source.line_col(position.index)
+        said = f'keyframe "{position.text}" is frame {frame}, {_where(frame, frame_count)}'
+        if outside == "refuse":
+            raise ScheduleError(
+                f"{said}: {tool or 'this syntax'} refuses keys outside the frames; use a key from 0 to "
+                f"{frame_count - 1} or raise the frame count", source=source.name, line=line, column=column)
+        if outside == "travel":
+            toward = "towards it" if frame > 0 else "from it"
+            note = f"the frames next to it travel {toward} as {tool or 'FizzNodes'} does, but it is never reached"
+            resolved.append(ResolvedKey(first, last, key.hold, True))
+        else:
+            inside_first, inside_last = max(first, 0), min(last, frame_count - 1)
+            if inside_first <= inside_last:
+                note = f"the range is cut to frames {inside_first}..{inside_last}"
+                resolved.append(ResolvedKey(inside_first, inside_last, key.hold, False))
+            else:
+                note = f"ignored, as {tool or 'Deforum'} ignores keys outside the frames"
+                resolved.append(None)
+        message = f"{source.name}, line {line}, col {column}: {said}; {note}"
+        warnings.append(message)
+        log.warning("SteadyFrame schedule: %s", message)
     return resolved, warnings
 
 
-def _clamp(frame: int, position: FramePosition, frame_count: int, source: SourceText,
-           warnings: list[str]) -> tuple[int, bool]:
-    last = frame_count - 1
-    if 0 <= frame <= last:
-        return frame, False
-    clamped = 0 if frame < 0 else last
-    line, column = source.line_col(position.index)
-    where = "before the first frame" if frame < 0 else f"beyond the last frame ({last}; max_frames {frame_count})"
-    message = (f"{source.name}, line {line}, col {column}: keyframe \"{position.text}\" is frame {frame}, "
-               f"{where}; clamped to frame {clamped}")
-    warnings.append(message)
-    log.warning("SteadyFrame schedule: %s", message)
-    return clamped, True
+def _where(frame: int, frame_count: int) -> str:
+    if frame < 0:
+        return "before the first frame (0)"
+    return f"beyond the last frame ({frame_count - 1}; {frame_count} frames)"
 
 
-def key_points(keys: Sequence[FrameKey], resolved: Sequence[ResolvedKey], source: SourceText,
-               warnings: list[str]) -> list[tuple[int, int, bool]]:
+def key_points(keys: Sequence[FrameKey], resolved: Sequence[ResolvedKey | None],
+               source: SourceText) -> list[tuple[int, int, bool]]:
     """Sorted ``(frame, key number, hold)`` points; a range gives a held point at each end.
 
-    Two keys on one frame are an error, unless clamping put them there: then the key written
-    later wins, with a warning.
+    Ignored keys (``None``) give no point. Two keys on one frame are an error.
     """
     owner: dict[int, int] = {}
     points: dict[int, tuple[int, bool]] = {}
     for number, (key, where) in enumerate(zip(keys, resolved)):
+        if where is None:
+            continue
         ends = [(where.first, where.hold if where.first == where.last else True)]
         if where.last != where.first:
             ends.append((where.last, where.hold))
         for frame, hold in ends:
             earlier = owner.get(frame)
             if earlier is not None and earlier != number:
-                if not (resolved[earlier].clamped or where.clamped):
-                    line, column = source.line_col(key.index)
-                    other_line, other_column = source.line_col(keys[earlier].index)
-                    raise ScheduleError(
-                        f'keyframe "{key.text}" is frame {frame}, which already has a keyframe '
-                        f'("{keys[earlier].text}" at line {other_line}, col {other_column}); give each frame one key',
-                        source=source.name, line=line, column=column)
-                message = (f"{source.name}: keyframes \"{keys[earlier].text}\" and \"{key.text}\" both land on "
-                           f"frame {frame} after clamping; the later one is used")
-                warnings.append(message)
-                log.warning("SteadyFrame schedule: %s", message)
+                line, column = source.line_col(key.index)
+                other_line, other_column = source.line_col(keys[earlier].index)
+                raise ScheduleError(
+                    f'keyframe "{key.text}" is frame {frame}, which already has a keyframe '
+                    f'("{keys[earlier].text}" at line {other_line}, col {other_column}); give each frame one key',
+                    source=source.name, line=line, column=column)
             owner[frame] = number
             points[frame] = (number, hold)
     return [(frame, *points[frame]) for frame in sorted(points)]

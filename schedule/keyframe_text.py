@@ -45,9 +45,12 @@ def read_keyframe_pairs(source: SourceText, read_key: Callable[[str, Sequence[in
             i = skip_blanks(body, i)
         else:
             j = i
-            while j < len(body) and body[j] not in ":\n,()" + QUOTES:
+            while j < len(body) and body[j] not in ":=\n,()" + QUOTES:
                 j += 1
             key_text, key_map, i = body[i:j], list(range(i, j)), j
+        if i < len(body) and body[i] == "=" and key_text.strip():
+            # AnimateDiff-Evolved's "frame = value" form
+            raise source.error(i, f'{expected}, found "=" (a colon goes between the {key_name} and the value)')
         if i >= len(body) or body[i] != ":":
             raise source.error(key_start if not key_text.strip() else i,
                                f"{expected}, found {found_snippet(source, key_start)}")

@@ -40,8 +40,19 @@ WEIGHT_NAMES = ("pw_a", "pw_b", "pw_c", "pw_d")
 _KEY_LINE = re.compile(r"[ \t]*([+-]?\d[\d.%]*(?:[ \t]*\.\.[ \t]*[+-]?\d[\d.%]*)?[ \t]*!?)[ \t]*:")
 # A FizzNodes member whose key is written without quotes: ``0: "a cat"``.
 _BARE_MEMBER = re.compile(r"[^\s:\"'{]+[ \t]*:[ \t]*[\"']")
+# AnimateDiff-Evolved's "pythonic" member: ``0 = "a cat"`` (its keys may hold colons: ``0:8``).
+_PYTHONIC_MEMBER = re.compile(r"[^\s=\"'{]+[ \t]*=[ \t]*[\"']")
+# An AnimateDiff-Evolved range or hold key (``0:8``, ``16:``), which means something else here.
+_ADE_COLON_KEY = re.compile(r"[ \t]*([\d.\-]*:[\d.\-:]*)[ \t]*(?==[ \t]*[\"'])")
 
 EXPECTED_MEMBER = 'expected "frame": "prompt"'
+
+# What a key outside the frames means, by syntax, as the tool that defined the syntax reads it:
+# FizzNodes' BatchPromptSchedule blends the frames towards a key past max_frames (and so does
+# AnimateDiff-Evolved for its `frame = "prompt"` form); A1111 prompt travel asserts every key is
+# below the frame count.
+OUTSIDE_KEYS = {"fizznodes": ("travel", "FizzNodes"), "pythonic": ("travel", "AnimateDiff-Evolved"),
+                "a1111": ("refuse", "A1111 prompt travel")}
 EXPECTED_LINE = 'expected "frame: prompt"'
 
 
@@ -94,7 +105,11 @@ class PromptPlan:
 
 @dataclass(frozen=True)
 class PromptSchedule:
-    """A parsed prompt schedule (``syntax`` is ``"fizznodes"``, ``"a1111"`` or ``"plain"``)."""
+    """A parsed prompt schedule.
+
+    ``syntax``: ``"fizznodes"`` (JSON members), ``"pythonic"`` (AnimateDiff-Evolved's
+    ``frame = "prompt"`` members), ``"a1111"`` (prompt-travel lines) or ``"plain"`` (no keys).
+    """
 
     keyframes: tuple[PromptKeyframe, ...]
     head: tuple[PromptText, ...]
@@ -119,6 +134,14 @@ class PromptSchedule:
         per_frame_weights = _frame_weights(weights or {}, frame_count)
         points, warnings = self._points(frame_count)
         last_frame = frame_count - 1
+        if loop and len(points) > 1:
+            stray = next((p for p in points if not 0 <= p[0] < frame_count), None)
+            if stray is not None:
+                key = self.keyframes[stray[3]].key
+                raise self.source.error(
+                    key.index, f'keyframe "{key.text}" is frame {stray[0]}, outside the frames 0..{last_frame}: '
+                               "with loop on, the last key travels back to the first across the end of the "
+                               "clip, so every key must be a frame of the clip")
 
         def render(text: PromptText | None, frame: int) -> tuple[str, str]:
             variables = {"t": float(frame), "max_f": float(last_frame)}
@@ -143,15 +166,20 @@ class PromptSchedule:
                 continue
             positive_to, negative_to = render(there, frame)
             frames.append(FrameBlend(frame, positive, negative, positive_to, negative_to, weight))
-        keyframes = sorted(set(point_frames))
+        keyframes = sorted(f for f in set(point_frames) if 0 <= f < frame_count)
         return PromptPlan(frames, keyframes, interpolation, warnings)
 
-    def _points(self, frame_count: int) -> tuple[list[tuple[int, PromptText, bool]], list[str]]:
-        """Sorted (frame, text, hold) points; a range gives a point at each end."""
+    def _points(self, frame_count: int) -> tuple[list[tuple[int, PromptText, bool, int]], list[str]]:
+        """Sorted (frame, text, hold, key number) points; a range gives a point at each end.
+
+        A key past the last frame (or before the first) keeps its place in FizzNodes text, whose
+        prompts travel towards it, and is refused in A1111 text (see :func:`.frames.resolve_keys`).
+        """
         keys = [k.key for k in self.keyframes]
-        resolved, warnings = resolve_keys(keys, frame_count, self.source)
-        points = key_points(keys, resolved, self.source, warnings)
-        return [(frame, self.keyframes[number].text, hold) for frame, number, hold in points], warnings
+        outside, tool = OUTSIDE_KEYS.get(self.syntax, ("travel", "FizzNodes"))
+        resolved, warnings = resolve_keys(keys, frame_count, self.source, outside=outside, tool=tool)
+        points = key_points(keys, resolved, self.source)
+        return [(frame, self.keyframes[number].text, hold, number) for frame, number, hold in points], warnings
 
 
 def _segment(points, point_frames, frame, frame_count, loop):
@@ -159,15 +187,15 @@ def _segment(points, point_frames, frame, frame_count, loop):
     i = bisect.bisect_right(point_frames, frame) - 1
     cyclic = loop and len(points) > 1
     if 0 <= i < len(points) - 1:
-        start, text, hold = points[i]
-        end, next_text, _ = points[i + 1]
+        start, text, hold, _ = points[i]
+        end, next_text, _, _ = points[i + 1]
         return text, next_text, (frame - start) / (end - start), hold
     if not cyclic:
-        start, text, hold = points[max(i, 0)]
+        start, text, hold, _ = points[max(i, 0)]
         return text, None, 0.0, True
     # Cyclic: from the last key across the end of the clip to the first key.
-    last_start, text, hold = points[-1]
-    first_start, first_text, _ = points[0]
+    last_start, text, hold, _ = points[-1]
+    first_start, first_text, _, _ = points[0]
     span = first_start + frame_count - last_start
     offset = frame - last_start if frame >= last_start else frame + frame_count - last_start
     return text, first_text, offset / span, hold
@@ -210,7 +238,7 @@ def parse_prompt_schedule(text: str, name: str = "text") -> PromptSchedule:
     if start >= len(body):
         return PromptSchedule((), (), (), source, "plain")
     first_line = body[start:body.find("\n", start) if "\n" in body[start:] else len(body)]
-    if body[start] in "{" + QUOTES or _BARE_MEMBER.match(first_line):
+    if body[start] in "{" + QUOTES or _BARE_MEMBER.match(first_line) or _PYTHONIC_MEMBER.match(first_line):
         return _parse_members(source, start)
     return _parse_lines(source)
 
@@ -222,6 +250,7 @@ def _parse_members(source: SourceText, start: int) -> PromptSchedule:
     if braced:
         i += 1
     keyframes: list[PromptKeyframe] = []
+    separators: list[str] = []
     while True:
         i = _skip_separators(text, i)
         if i >= len(text):
@@ -238,18 +267,24 @@ def _parse_members(source: SourceText, start: int) -> PromptSchedule:
         key_start = i
         if text[i] in QUOTES:
             key_text, key_map, i = read_quoted(source, i)
+            if re.fullmatch(r"[ \t]*[\d.\-]*:[\d.\-:]*[ \t]*", key_text):
+                raise source.error(key_start + 1, _ade_colon_key_message(key_text.strip()))
         else:
+            ade_key = _ADE_COLON_KEY.match(text, i)
+            if ade_key:
+                raise source.error(key_start, _ade_colon_key_message(ade_key.group(1)))
             j = i
-            while j < len(text) and text[j] not in ":\n," + QUOTES + "{}":
+            while j < len(text) and text[j] not in ":=\n," + QUOTES + "{}":
                 j += 1
-            if j >= len(text) or text[j] != ":":
+            if j >= len(text) or text[j] not in ":=":
                 raise source.error(key_start, f"{EXPECTED_MEMBER}, found {_found(source, key_start)}")
             key_text, key_map, i = text[i:j], list(range(i, j)), j
         if not key_text.strip():
             raise source.error(key_start, f'{EXPECTED_MEMBER}: the frame is empty')
         i = skip_blanks(text, i)
-        if i >= len(text) or text[i] != ":":
+        if i >= len(text) or text[i] not in ":=":
             raise source.error(i, f'{EXPECTED_MEMBER}: expected ":" after the frame, found {source.describe(i)}')
+        separators.append(text[i])
         i = skip_blanks(text, i + 1)
         if i >= len(text) or text[i] not in QUOTES:
             raise source.error(i, f'{EXPECTED_MEMBER}: expected the prompt in double quotes, found {_found(source, i)}')
@@ -260,7 +295,25 @@ def _parse_members(source: SourceText, start: int) -> PromptSchedule:
         if after < len(text) and text[after] not in ",\n}":
             raise source.error(after, f'expected "," or a new line after the prompt, found {_found(source, after)}')
         i = after
-    return PromptSchedule(tuple(keyframes), (), (), source, "fizznodes")
+    # AnimateDiff-Evolved reads a text whose members all use "=" (and travels towards far keys
+    # as FizzNodes does); its messages name it.
+    syntax = "pythonic" if separators and all(sep == "=" for sep in separators) else "fizznodes"
+    return PromptSchedule(tuple(keyframes), (), (), source, syntax)
+
+
+def _ade_colon_key_message(key: str) -> str:
+    """The error for an AnimateDiff-Evolved range (``0:8``, end excluded) or hold (``16:``) key."""
+    span = re.fullmatch(r"(\d+):(\d+)", key)
+    hold = re.fullmatch(r"(\d+):", key)
+    if span and int(span.group(2)) > int(span.group(1)):
+        first, end = int(span.group(1)), int(span.group(2))
+        hint = f'write "{first}..{end - 1}" for frames {first} to {end - 1} (ranges here include their last frame)'
+    elif hold:
+        hint = f'write "{hold.group(1)}!" to hold the prompt until the next key'
+    else:
+        hint = 'write a range as "0..7" (both ends included) and a hold as "16!"'
+    return (f'expected a frame key, found AnimateDiff-Evolved\'s range or hold key "{key}", '
+            f'which this schedule does not read: {hint}')
 
 
 def _skip_separators(text: str, i: int) -> int:

@@ -4,7 +4,9 @@
 the next key; an expression that reads ``t`` is evaluated on every frame from its key up to the
 next key (Deforum's rule). Values may also be written without parentheses (``0: 1.0``), in
 quotes (``"0": "1.0"``), or as a single expression for every frame (``0.5+0.5*sin(t/4)``).
-Frames before the first key take its value, frames after the last key the last value.
+Frames before the first key take its value, frames after the last key the last value. A key
+outside the frames is ignored with a warning, as Deforum's ``get_inbetweens`` ignores it (a range
+is cut to the frames it covers).
 """
 from __future__ import annotations
 
@@ -43,9 +45,14 @@ class ValueSchedule:
     def evaluate(self, frame_count: int, interpolation: str = "linear") -> ValueResult:
         """One float per frame ``0..frame_count-1``."""
         check_method(interpolation, VALUE_INTERPOLATIONS)
-        resolved, warnings = resolve_keys([k.key for k in self.keys], frame_count, self.source)
+        keys = [k.key for k in self.keys]
+        resolved, warnings = resolve_keys(keys, frame_count, self.source, outside="ignore", tool="Deforum")
         last_frame = frame_count - 1
-        ordered = key_points([k.key for k in self.keys], resolved, self.source, warnings)
+        ordered = key_points(keys, resolved, self.source)
+        if not ordered:
+            raise ScheduleError(
+                f"every keyframe lies outside the frames 0..{last_frame}, so no frame has a value; "
+                "use keys inside the frames or raise the frame count", source=self.source.name)
         known: dict[int, float] = {}
         for i, (frame, number, hold) in enumerate(ordered):
             value = self.keys[number].value
@@ -94,6 +101,10 @@ def parse_value_schedule(text: str, name: str = "text") -> ValueSchedule:
     if start >= len(body):
         raise source.error(0, f'{EXPECTED}: the schedule is empty (write for example "0:(1.0)")')
     if not _has_top_level_colon(body):
+        equals = _assignment_sign(body)
+        if equals is not None:
+            raise source.error(equals, f'{EXPECTED}: found "=" (write for example "0: (1.0), 16: (1.3)", '
+                                       'a colon between frame and value)')
         expression = compile_expression(body, VALUE_VARIABLES, source=source, index_map=list(range(len(body))))
         key = parse_frame_key("0", source, [start], allow_expressions=False)
         return ValueSchedule((ValueKey(key, expression),), source)
@@ -124,6 +135,29 @@ def _has_top_level_colon(text: str) -> bool:
         elif ch == ":" and depth == 0:
             return True
     return False
+
+
+def _assignment_sign(text: str) -> int | None:
+    """Index of the first ``=`` outside quotes and parentheses that is not part of ``==``, ``<=``,
+    ``>=`` or ``!=`` (AnimateDiff-Evolved's ``frame = value`` form), else None."""
+    depth = 0
+    quote = None
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in QUOTES:
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        elif ch == "=" and depth == 0:
+            before = text[i - 1] if i else ""
+            after = text[i + 1] if i + 1 < len(text) else ""
+            if before not in "=<>!" and after != "=":
+                return i
+    return None
 
 
 def values_at(values: Sequence[float], frame: int) -> float:

@@ -147,12 +147,14 @@ def test_loop_travels_back_to_the_first_key():
     assert blends('"2": "a", "4": "b"', 6, loop=True)[0] == (0, "b", "a", 0.5)
 
 
-def test_key_beyond_the_last_frame_is_clamped_with_a_warning():
+def test_key_beyond_the_last_frame_is_travelled_towards_with_a_warning():
+    # FizzNodes blends frame f by f/24 towards a key at 24, even when only 16 frames are made.
     plan = parse_prompt_schedule('"0": "a",\n"24": "b"').plan(16)
-    assert plan.keyframes == [0, 15]
-    assert plan.frames[15].positive_from == "b"
+    assert plan.keyframes == [0]
+    assert (plan.frames[15].positive_from, plan.frames[15].positive_to) == ("a", "b")
+    assert plan.frames[15].weight == pytest.approx(15 / 24)
     assert len(plan.warnings) == 1
-    assert "line 2, col 2" in plan.warnings[0] and "clamped to frame 15" in plan.warnings[0]
+    assert "line 2, col 2" in plan.warnings[0] and "travel towards it" in plan.warnings[0]
 
 
 def test_two_keys_on_one_frame():
@@ -160,8 +162,10 @@ def test_two_keys_on_one_frame():
         parse_prompt_schedule('"0": "a",\n"-4": "b",\n"12": "c"').plan(16)
     assert (info.value.line, info.value.column) == (3, 2)
     assert "already has a keyframe" in str(info.value)
-    clamped = parse_prompt_schedule('"15": "a", "30": "b"').plan(16)
-    assert clamped.frames[15].positive_from == "b" and len(clamped.warnings) == 2
+    # Keys past the end keep their own frames, so they never share one.
+    beyond = parse_prompt_schedule('"15": "a", "30": "b", "40": "c"').plan(16)
+    assert beyond.frames[15].positive_from == "a" and beyond.frames[15].weight == 0
+    assert len(beyond.warnings) == 2
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -249,11 +253,12 @@ def test_single_expression_and_commas_inside_calls():
     assert values("0:(max_f)", 3) == [2, 2, 2]
 
 
-def test_value_keys_relative_negative_and_clamped():
+def test_value_keys_relative_negative_and_beyond():
     result = parse_value_schedule("0:(0), +2:(2), -1:(4), 20:(9)").evaluate(5)
-    # -1 is frame 4; 20 is clamped onto frame 4 too, and the later key wins there.
-    assert result.values == pytest.approx([0, 1, 2, 5.5, 9])
-    assert "clamped to frame 4" in result.warnings[0] and "both land on frame 4" in result.warnings[1]
+    # -1 is frame 4; 20 is past the last frame and ignored, as Deforum does.
+    assert result.values == pytest.approx([0, 1, 2, 3, 4])
+    assert result.keyframes == [0, 2, 4]
+    assert len(result.warnings) == 1 and "ignored" in result.warnings[0]
 
 
 @pytest.mark.parametrize("text, line, column, fragment", [

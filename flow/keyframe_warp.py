@@ -242,7 +242,7 @@ def _chain_towards(flow: FlowSequence, key: int, step: int, stop: int, settings:
         step_conf = step_conf * in_frame_confidence(step_flow)
         if settings.coverage_threshold is not None:
             step_conf = step_conf * coverage_confidence(step_back, settings.coverage_threshold)
-        if total is None:
+        if total is None or confidence is None:  # both set together, on the first step
             total, confidence = step_flow, step_conf
         else:
             # Follow the step into the neighbour frame, then the neighbour's chain from there.

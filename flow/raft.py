@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 def _conv_norm_relu(cin: int, cout: int, kernel: int, stride: int = 1, norm: Optional[str] = None, relu: bool = True):
     """Conv (+ norm) (+ ReLU) as an indexed Sequential: keys ``0.weight`` (conv) and ``1.*`` (norm)."""
-    layers = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=(kernel - 1) // 2, bias=True)]
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=(kernel - 1) // 2, bias=True)]
     if norm == "instance":
         layers.append(nn.InstanceNorm2d(cout))
     elif norm == "batch":

@@ -98,17 +98,16 @@ def tvl1_flow(gray_a: torch.Tensor, gray_b: torch.Tensor, settings: TVL1Settings
     for _ in range(levels - 1):
         pyramid.append(_downsample(pyramid[-1]))
 
-    flow = None
+    coarsest = pyramid[-1][:, 0:1]
+    h, w = coarsest.shape[-2:]
+    if initial_flow is not None:
+        flow = _resize_flow(initial_flow.float().to(coarsest.device), h, w)
+    else:
+        flow = coarsest.new_zeros(coarsest.shape[0], 2, h, w)
     for level in range(levels - 1, -1, -1):
         la, lb = pyramid[level][:, 0:1], pyramid[level][:, 1:2]
         h, w = la.shape[-2:]
-        if flow is None:
-            if initial_flow is not None:
-                flow = _resize_flow(initial_flow.float().to(la.device), h, w)
-            else:
-                flow = la.new_zeros(la.shape[0], 2, h, w)
-        else:
-            flow = _resize_flow(flow, h, w)
+        flow = _resize_flow(flow, h, w)  # returns flow itself at the coarsest level
         iterations = _level_iterations(settings, level, levels)
         distances = settings.fine_propagation if level == 0 else settings.propagation
         if distances:

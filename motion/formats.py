@@ -24,7 +24,7 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -240,7 +240,11 @@ def normalize_motion_state_dict(sd: Mapping, source: str = "state dict") -> tupl
 
     modules: dict = {}
     for key in normalized:
-        block, index, rest = _MODULE_KEY.match(key).groups()
+        match = _MODULE_KEY.match(key)
+        # Every normalised key matches: "original" keys were filtered by it, and _from_diffusers /
+        # _from_hotshot build theirs as "<block>.motion_modules.<n>.temporal_transformer.<rest>".
+        assert match is not None, key
+        block, index, rest = match.groups()
         modules.setdefault(block, {}).setdefault(int(index), set()).add(rest)
     expected_rest = _expected_rest_keys()
     channels: dict = {}
@@ -326,7 +330,7 @@ def _expected_rest_keys() -> set:
     return rest
 
 
-def build_motion_model(sd: Mapping, info: MotionModuleInfo, ops=None, dtype: Optional[torch.dtype] = None,
+def build_motion_model(sd: MutableMapping, info: MotionModuleInfo, ops=None, dtype: Optional[torch.dtype] = None,
                        consume: bool = False):
     """A :class:`~.temporal.MotionModel` holding ``sd`` (normalised). Missing PE tables are computed.
 

@@ -83,7 +83,7 @@ def linear(layer: nn.Module, x: torch.Tensor, residual: Optional[torch.Tensor] =
     return out if residual is None else add_residual(out, residual)
 
 
-def geglu(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def geglu(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """GEGLU: ``layer: Linear(C, 2N)`` whose first N outputs are values and last N the gate.
 
     ``x: (..., C) -> value * gelu(gate): (..., N)``.

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional, Union, cast
 
 import torch
 import torch.nn.functional as F
@@ -94,6 +94,8 @@ def frame_values(value: FrameValue, frames: int, index_list: Optional[Sequence[i
 
 
 class PositionalEncoding(nn.Module):
+    pe: torch.Tensor  # buffer (1, length, channels)
+
     def __init__(self, channels: int, length: int):
         super().__init__()
         self.register_buffer("pe", sinusoidal_pe(length, channels))
@@ -227,7 +229,9 @@ class MotionModule(nn.Module):
 
     @property
     def pe_length(self) -> int:
-        return self.temporal_transformer.transformer_blocks[0].attention_blocks[0].pos_encoder.length
+        # ModuleList indexing is typed as a plain Module; these are the blocks __init__ put there.
+        block = cast(TemporalTransformerBlock, self.temporal_transformer.transformer_blocks[0])
+        return cast(TemporalAttention, block.attention_blocks[0]).pos_encoder.length
 
     def forward(self, x: torch.Tensor, frames: int, *, scale: FrameValue = 1.0, effect: FrameValue = 1.0,
                 index_list: Optional[Sequence[int]] = None, attention: AttentionFn = sdpa_attention,
@@ -242,17 +246,20 @@ class MotionModule(nn.Module):
         if frames < 1 or x.shape[0] % frames:
             raise ValueError(f"motion module {self.key}: batch of {x.shape[0]} is not a whole number of {frames}-frame chunks")
         effect_per_frame = frame_values(effect, frames, index_list, "effect")
-        if effect_per_frame is None and float(effect) == 0.0:
+        # The one-float values (frame_values returns None exactly for these); 1.0 when per frame.
+        effect_value = float(effect) if isinstance(effect, (int, float)) else 1.0
+        if effect_per_frame is None and effect_value == 0.0:
             return x
         scale_per_frame = frame_values(scale, frames, index_list, "scale")
+        scale_value = float(scale) if isinstance(scale, (int, float)) else 1.0
         weight = self.temporal_transformer.proj_in.weight
         dtype = weight.dtype if weight.dtype.is_floating_point and weight.dtype.itemsize >= 2 else x.dtype
         delta = self.temporal_transformer(
-            x.to(dtype), frames, scale=scale_per_frame, scale_value=1.0 if scale_per_frame is not None else float(scale),
+            x.to(dtype), frames, scale=scale_per_frame, scale_value=scale_value,
             attention=attention, max_attention_batch=max_attention_batch, lora=lora).to(x.dtype)
         if effect_per_frame is None:
-            if float(effect) != 1.0:
-                delta = delta * float(effect) if torch.is_grad_enabled() else delta.mul_(float(effect))
+            if effect_value != 1.0:
+                delta = delta * effect_value if torch.is_grad_enabled() else delta.mul_(effect_value)
             return fused.add_residual(delta, x)
         chunks = x.shape[0] // frames
         blend = effect_per_frame.to(device=x.device, dtype=x.dtype).repeat(chunks)[:, None, None, None]

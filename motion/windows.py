@@ -51,9 +51,10 @@ def plan_context(pe_length: int, length: int = DEFAULT_LENGTH, overlap: int = DE
     - ``overlap`` is clamped to ``length - 1`` (windows must advance);
     - ``closed_loop`` needs wrapping windows, so it selects ``looped_uniform``.
     """
-    schedule = ContextSchedule.parse(schedule, "context schedule")
-    fuse_method = FuseMethod.parse(fuse_method, "fuse method")
-    if fuse_method is FuseMethod.RELATIVE and schedule is not ContextSchedule.STANDARD_STATIC:
+    # Parsed into their own names: the parameters are plain strings (saved workflows hold those).
+    schedule_choice = ContextSchedule.parse(schedule, "context schedule")
+    fuse_choice = FuseMethod.parse(fuse_method, "fuse method")
+    if fuse_choice is FuseMethod.RELATIVE and schedule_choice is not ContextSchedule.STANDARD_STATIC:
         raise ValueError("fuse method 'relative' only works with the 'standard_static' schedule")
     warnings = []
     if length > pe_length:
@@ -67,12 +68,12 @@ def plan_context(pe_length: int, length: int = DEFAULT_LENGTH, overlap: int = DE
         overlap = length - 1
     if overlap < 0:
         raise ValueError(f"context overlap must be 0 or more, got {overlap}")
-    if closed_loop and schedule is not ContextSchedule.LOOPED_UNIFORM:
-        warnings.append(f"closed_loop needs windows that wrap around; using 'looped_uniform' instead of '{schedule}'")
-        schedule = ContextSchedule.LOOPED_UNIFORM
+    if closed_loop and schedule_choice is not ContextSchedule.LOOPED_UNIFORM:
+        warnings.append(f"closed_loop needs windows that wrap around; using 'looped_uniform' instead of '{schedule_choice}'")
+        schedule_choice = ContextSchedule.LOOPED_UNIFORM
     if stride < 1:
         raise ValueError(f"context stride must be 1 or more, got {stride}")
-    return ContextSettings(length, overlap, schedule, fuse_method, closed_loop, stride), warnings
+    return ContextSettings(length, overlap, schedule_choice, fuse_choice, closed_loop, stride), warnings
 
 
 def check_frames_per_call(frames: int, pe_length: int, windowed: bool) -> None:

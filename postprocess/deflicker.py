@@ -154,9 +154,10 @@ class ClipStatistics:
     lab_mean: torch.Tensor
     structure: torch.Tensor
     flat: torch.Tensor
-    pair_gain: torch.Tensor = None
-    pair_bias: torch.Tensor = None
-    pair_shift: list = None
+    # Empty (no pairs measured) unless given, as collect_statistics leaves them for "quantiles".
+    pair_gain: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 3, dtype=torch.float64))
+    pair_bias: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 3, dtype=torch.float64))
+    pair_shift: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -301,7 +302,7 @@ def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     return image[:h * factor, :w * factor].reshape(h, factor, w, factor).mean(axis=(1, 3))
 
 
-def _phase_correlation(a: torch.Tensor, b: torch.Tensor):
+def _phase_correlation(a: np.ndarray, b: np.ndarray):
     """Integer (dx, dy) with b(p) ~ a(p + d), or None without a distinct peak. a, b: (h, w).
 
     a, b: numpy arrays.
@@ -530,8 +531,11 @@ def deflicker_global(images: torch.Tensor, settings: GlobalSettings = GlobalSett
         gain, bias = _moment_maps(stats, segments, settings)
         _apply_moments(images, out, gain, bias, settings, report(count))
     else:
-        target = temporal_gaussian(stats.quantiles, segments, settings.sigma, settings.radius)
-        _apply_quantiles(images, out, stats.quantiles, target, settings, report(count))
+        quantiles = stats.quantiles
+        # collect_statistics measures quantiles for this method, and a clip it returns has frames.
+        assert quantiles is not None
+        target = temporal_gaussian(quantiles, segments, settings.sigma, settings.radius)
+        _apply_quantiles(images, out, quantiles, target, settings, report(count))
     return DeflickerResult(images=out, cuts=list(cuts))
 
 

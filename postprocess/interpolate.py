@@ -279,7 +279,7 @@ def render_positions(frames: torch.Tensor, positions: Sequence[float], pair_flow
         if t == 0.0:
             out[n] = frames[gap % count]
         else:
-            if gap != current_gap:
+            if gap != current_gap or interpolator is None:  # None only before the first gap, which differs anyway
                 a, b = gap, (gap + 1) % count
                 flow_ab, flow_ba = pair_flows(a, b)
                 frame_a = frames[a][None].permute(0, 3, 1, 2).to(device)

@@ -140,7 +140,7 @@ def warping_errors(clips: list, flows: ClipFlow, skip_pairs: Iterable[int] = (),
     pair's flow is fetched (or estimated) once. Returns one :class:`WarpingError` per clip."""
     count, height, width, _ = clips[0].shape
     keep = _kept_pairs(count, skip_pairs)
-    per_pair = [dict() for _ in clips]
+    per_pair: list[dict[int, float]] = [{} for _ in clips]
     trusted = []
     device = clips[0].device
     for done, t in enumerate(keep, start=1):

@@ -103,7 +103,7 @@ def resample_plan(num_frames: int, fps: float, target_fps: float, method: str = 
     if method == "nearest":
         positions = [float(min(math.floor(p + Fraction(1, 2)), last)) for p in exact]
     elif method == "interpolate":
-        positions = [float(min(p, last)) for p in exact]
+        positions = [float(min(p, Fraction(last))) for p in exact]
     else:
         raise ValueError(f"unknown resample method {method!r}; expected 'nearest' or 'interpolate'")
     return RetimePlan(positions, float(dst))

@@ -168,6 +168,16 @@ def test_truncated_mp4_whole_load_keeps_what_can_be_read(truncated_mp4, caplog):
     assert wave[0, 0, -sr // 50:].abs().max() == 0  # and the rest is silence, not a failure
 
 
+def test_truncated_mp4_with_its_index_at_the_end_is_a_clear_error(tmp_path):
+    whole = tmp_path / "plain.mp4"
+    encode_video(smooth_frames(24, 32, 32), str(whole), "h264-mp4", 8)  # moov written last
+    data = whole.read_bytes()
+    cut = tmp_path / "cut_plain.mp4"
+    cut.write_bytes(data[:len(data) * 6 // 10])
+    with pytest.raises(ValueError, match=r"cut_plain\.mp4: not a readable video file"):
+        load_video(str(cut))
+
+
 # ----------------------------------------------------------------------------- truncated WebP
 
 

@@ -70,7 +70,7 @@ def _decode_audio(container, stream, sample_rate: int, path: str, stop_sample: i
     an error before any audio is a ValueError naming the file.
     """
     resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout, rate=sample_rate)
-    chunks = []
+    chunks: list[np.ndarray] = []
     audio_start = None
     read = 0  # samples kept so far
     try:

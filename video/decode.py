@@ -79,7 +79,9 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
         stream.thread_type = "AUTO"
         source = probe_container(path, container, stream)
         is_gif = container.format.name == "gif"
-        transform = stored_size = None  # from the first kept frame's display matrix
+        # From the first kept frame's display matrix.
+        transform: Optional[DisplayTransform] = None
+        stored_size = (0, 0)
         kept: list = []  # 8-bit RGB arrays, or futures of them while a worker converts
         kept_times: list[Fraction] = []
         decoded = DecodeCounter(on_decode)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
 try:
     from av.sidedata.sidedata import Type as _SideDataType
-    _DISPLAYMATRIX = _SideDataType.DISPLAYMATRIX
+    _DISPLAYMATRIX: Optional[Any] = _SideDataType.DISPLAYMATRIX
 except (ImportError, AttributeError):  # a PyAV without frame side data: nothing to honour
     _DISPLAYMATRIX = None
 
@@ -101,7 +101,7 @@ def frame_transform(frame) -> DisplayTransform:
     """The upright transform of a decoded PyAV video frame (identity when it has no display matrix)."""
     if _DISPLAYMATRIX is None:
         return NO_TRANSFORM
-    data: Optional[object] = frame.side_data.get(_DISPLAYMATRIX)
+    data: Optional[Any] = frame.side_data.get(_DISPLAYMATRIX)
     if data is None:
         return NO_TRANSFORM
     raw = bytes(data)

@@ -13,7 +13,7 @@ Conventions:
 
 Modules: ``rates`` (exact rates, frame selection, resampling), ``paths`` (video file names),
 ``containers`` (opening files), ``probe`` and ``metadata`` (what a file says about itself),
-``timeline``, ``rgb`` and ``decode`` (loading), ``webp`` (animated WebP via Pillow), ``audio``,
+``timeline``, ``rgb``, ``orientation`` (display matrix) and ``decode`` (loading), ``webp`` (animated WebP via Pillow), ``audio``,
 ``formats`` (Video Combine's formats), ``chunks`` and ``yuv`` (float frames to the encoders),
 ``encode`` (writing). The names below are the API the nodes, tests and benchmarks use.
 """

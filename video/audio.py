@@ -4,6 +4,7 @@ Audio is a core AUDIO dict: ``{"waveform": (1, C, S) float32, "sample_rate": int
 """
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
 from typing import Optional
 
@@ -13,6 +14,8 @@ import torch
 
 from .containers import open_input, video_stream
 from .webp import is_animated_webp
+
+logger = logging.getLogger(__name__)
 
 
 def load_audio(path: str, start_time: Fraction, end_time: Fraction) -> Optional[dict]:
@@ -34,7 +37,7 @@ def load_audio(path: str, start_time: Fraction, end_time: Fraction) -> Optional[
         first = int(round((origin + start_time) * sample_rate))
         wanted = int(round((end_time - start_time) * sample_rate))
         container.seek(0)
-        chunks, audio_start = _decode_audio(container, audio, sample_rate, path)
+        chunks, audio_start = _decode_audio(container, audio, sample_rate, path, first + wanted)
     if audio_start is None:
         return None
     waveform = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
@@ -57,22 +60,43 @@ def _first_video_time(container, stream) -> Fraction:
     return Fraction(0)
 
 
-def _decode_audio(container, stream, sample_rate: int, path: str):
+def _decode_audio(container, stream, sample_rate: int, path: str, stop_sample: int):
+    """Decoded audio from the start up to ``stop_sample`` (in samples from time 0), as fltp chunks.
+
+    Returns ``(chunks, first_sample)``. Decoding stops once a frame starts at or after
+    ``stop_sample``, so a file damaged after the loaded frames (a truncated download) still
+    gives its audio. A decoding error after some audio was read keeps that audio (the rest
+    is padded with silence by the caller) and logs a warning naming the file and the time;
+    an error before any audio is a ValueError naming the file.
+    """
     resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout, rate=sample_rate)
-    chunks = []
+    chunks: list[np.ndarray] = []
     audio_start = None
+    read = 0  # samples kept so far
     try:
         for packet in container.demux(stream):
             for frame in packet.decode():
+                start = int(round(frame.pts * Fraction(stream.time_base) * sample_rate)) if frame.pts is not None else None
                 if audio_start is None:
-                    audio_start = int(round(frame.pts * Fraction(stream.time_base) * sample_rate)) if frame.pts is not None else 0
+                    audio_start = start if start is not None else 0
+                if (start if start is not None else audio_start + read) >= stop_sample:
+                    return _flushed(chunks, resampler), audio_start
                 for converted in resampler.resample(frame):
                     chunks.append(converted.to_ndarray().astype(np.float32, copy=False))
-        for converted in resampler.resample(None):
-            chunks.append(converted.to_ndarray().astype(np.float32, copy=False))
+                    read += converted.samples
     except av.FFmpegError as exc:
-        raise ValueError(f"{path}: cannot decode the audio stream: {exc}") from exc
-    return chunks, audio_start
+        if audio_start is None:
+            raise ValueError(f"{path}: cannot decode the audio stream: {exc}") from exc
+        seconds = (audio_start + read) / sample_rate
+        logger.warning("%s: the audio stream cannot be decoded after %.3f s (%s); the rest is silence",
+                       path, seconds, exc)
+    return _flushed(chunks, resampler), audio_start
+
+
+def _flushed(chunks: list, resampler) -> list:
+    for converted in resampler.resample(None):
+        chunks.append(converted.to_ndarray().astype(np.float32, copy=False))
+    return chunks
 
 
 class AudioMuxer:

@@ -15,10 +15,26 @@ def open_input(path: str):
 
 
 def video_stream(container, path: str):
-    """The first video stream, or a ValueError naming the file when it has none."""
-    if not container.streams.video:
-        raise ValueError(f"{path}: the file has no video stream")
-    return container.streams.video[0]
+    """The first video stream that is not an attached picture (cover art).
+
+    A ValueError naming the file when it has none: an mp3 or m4a with cover art shows its
+    picture as a video stream with the ``attached_pic`` disposition (one frame, a nominal
+    90000 fps), which is not a video.
+    """
+    streams = list(container.streams.video)
+    moving = [s for s in streams if not _is_attached_picture(s)]
+    if moving:
+        return moving[0]
+    if streams:
+        held = "audio with cover art" if container.streams.audio else "only an attached picture"
+        raise ValueError(f"{path}: the file holds {held}, not video (its only video stream is an "
+                         f"attached picture); expected a file with a video stream")
+    raise ValueError(f"{path}: the file has no video stream")
+
+
+def _is_attached_picture(stream) -> bool:
+    attached = getattr(getattr(av.stream, "Disposition", None), "attached_pic", None)
+    return attached is not None and bool(stream.disposition & attached)
 
 
 def stream_rate(stream) -> Fraction:

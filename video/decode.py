@@ -4,13 +4,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Optional
 
 import torch
 
 from .containers import open_input, video_stream
+from .orientation import DisplayTransform, frame_transform
 from .probe import VideoInfo, probe, probe_container
 from .rates import FrameSelection, exact_rate
 from .rgb import frame_to_rgb, stack_uint8
@@ -78,7 +79,9 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
         stream.thread_type = "AUTO"
         source = probe_container(path, container, stream)
         is_gif = container.format.name == "gif"
-        size = output_size(source.width, source.height, custom_width, custom_height)
+        # From the first kept frame's display matrix.
+        transform: Optional[DisplayTransform] = None
+        stored_size = (0, 0)
         kept: list = []  # 8-bit RGB arrays, or futures of them while a worker converts
         kept_times: list[Fraction] = []
         decoded = DecodeCounter(on_decode)
@@ -88,7 +91,13 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="steadyframe-video") as executor:
             oldest = 0
             for _index, t, frame, frame_end in selected_frames(container, stream, selection, path, decoded):
-                kept.append(executor.submit(frame_to_rgb, frame, size))
+                if transform is None:
+                    # Turned upright as ffmpeg does by default; custom sizes are of the upright frame.
+                    transform = frame_transform(frame)
+                    width, height = transform.displayed_size(stream.codec_context.width, stream.codec_context.height)
+                    source = replace(source, width=width, height=height, transform=transform)
+                    stored_size = transform.stored_size(*output_size(width, height, custom_width, custom_height))
+                kept.append(executor.submit(_upright_rgb, frame, stored_size, transform))
                 while len(kept) - oldest > _CONVERT_AHEAD:
                     kept[oldest] = kept[oldest].result()
                     oldest += 1
@@ -109,6 +118,11 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
         # 8.33); the frames actually cover this span.
         rate = exact_rate(float(len(kept) / (end_time - kept_times[0])))
     return LoadedVideo(stack_uint8(kept), rate, source, kept_times[0], end_time, decoded.count)
+
+
+def _upright_rgb(frame, stored_size: tuple[int, int], transform: DisplayTransform):
+    """(H, W, 3) uint8 of a decoded frame: scaled to ``stored_size`` (w, h), then turned upright."""
+    return transform.apply(frame_to_rgb(frame, stored_size))
 
 
 def _load_webp(path, selection, custom_width, custom_height, on_frame) -> LoadedVideo:

@@ -5,6 +5,7 @@ Pillow is imported inside the functions, so the video package imports without it
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from fractions import Fraction
 from typing import NamedTuple, Optional
 
@@ -17,21 +18,43 @@ def is_animated_webp(path: str) -> bool:
     return path.lower().endswith(".webp")
 
 
-def _durations(image) -> list[int]:
+@contextmanager
+def _open_webp(path: str):
+    """The file opened with Pillow; a ValueError naming it when Pillow cannot (truncated, damaged)."""
+    from PIL import Image
+
+    try:
+        image = Image.open(path)
+    except (OSError, SyntaxError, ValueError) as exc:  # UnidentifiedImageError is an OSError
+        raise ValueError(f"{path}: cannot read the WebP file ({exc}); expected a complete "
+                         f"(animated) WebP image, is it truncated or damaged?") from exc
+    with image:
+        yield image
+
+
+def _go_to_frame(image, path: str, index: int) -> None:
+    """Seek to and decode frame ``index``; a ValueError naming the file and frame when it fails."""
+    try:
+        image.seek(index)
+        image.load()  # Pillow fills in the frame's duration when it decodes it
+    except (OSError, EOFError, SyntaxError, ValueError) as exc:
+        total = getattr(image, "n_frames", 1)
+        raise ValueError(f"{path}: cannot decode WebP frame {index} of {total} ({exc or type(exc).__name__}); "
+                         f"expected a complete WebP image, is it truncated or damaged?") from exc
+
+
+def _durations(image, path: str) -> list[int]:
     durations = []
     for i in range(getattr(image, "n_frames", 1)):
-        image.seek(i)
-        image.load()  # Pillow fills in the frame's duration when it decodes it
+        _go_to_frame(image, path, i)
         durations.append(int(image.info.get("duration", 0)) or 100)
     return durations
 
 
 def webp_timing(path: str) -> tuple[int, int, list[int]]:
     """``(width, height, durations)`` of a WebP file, one duration in ms per frame (100 when unset)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.width, image.height, _durations(image)
+    with _open_webp(path) as image:
+        return image.width, image.height, _durations(image, path)
 
 
 class WebpFrames(NamedTuple):
@@ -55,8 +78,8 @@ def read_webp_frames(path: str, selection: FrameSelection, size: tuple[int, int]
     """
     from PIL import Image
 
-    with Image.open(path) as image:
-        durations = _durations(image)
+    with _open_webp(path) as image:
+        durations = _durations(image, path)
         times, t = [], Fraction(0)
         for d in durations:
             times.append(t)
@@ -66,7 +89,7 @@ def read_webp_frames(path: str, selection: FrameSelection, size: tuple[int, int]
         for out_index, source_index in enumerate(picks):
             if not selection.keeps(out_index):
                 continue
-            image.seek(source_index)
+            _go_to_frame(image, path, source_index)
             frame = image.convert("RGB")
             if frame.size != size:
                 frame = frame.resize(size, Image.Resampling.LANCZOS)
@@ -84,10 +107,8 @@ def read_webp_frames(path: str, selection: FrameSelection, size: tuple[int, int]
 
 def webp_exif_tags(path: str) -> dict:
     """``key:text`` EXIF strings (core's SaveAnimatedWEBP layout) as ``{key: text}``."""
-    from PIL import Image
-
     tags = {}
-    with Image.open(path) as image:
+    with _open_webp(path) as image:
         for value in image.getexif().values():
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")

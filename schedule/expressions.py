@@ -51,7 +51,7 @@ def _lerp(a: float, b: float, w: float) -> float:
 
 
 # name: (function, min args, max args); ``where`` is handled lazily in the compiler.
-FUNCTIONS: dict[str, tuple[Callable[..., float], int, int]] = {
+FUNCTIONS: dict[str, tuple[Callable[..., float] | None, int, int]] = {  # None: built in by the compiler
     "sin": (math.sin, 1, 1), "cos": (math.cos, 1, 1), "tan": (math.tan, 1, 1),
     "asin": (math.asin, 1, 1), "acos": (math.acos, 1, 1), "atan": (math.atan, 1, 1),
     "arcsin": (math.asin, 1, 1), "arccos": (math.acos, 1, 1), "arctan": (math.atan, 1, 1),
@@ -310,10 +310,10 @@ class _Compiler:
             return boolean
 
         if isinstance(node, ast.Compare):
-            for op in node.ops:
-                if type(op) not in _COMPARE:
-                    raise self._node_error(node, f"the comparison {type(op).__name__} is not allowed")
-            ops = [_COMPARE[type(op)] for op in node.ops]
+            for comparison in node.ops:
+                if type(comparison) not in _COMPARE:
+                    raise self._node_error(node, f"the comparison {type(comparison).__name__} is not allowed")
+            ops = [_COMPARE[type(comparison)] for comparison in node.ops]
             operands = [self._build(node.left, depth)] + [self._build(c, depth) for c in node.comparators]
 
             def compare(v, ops=ops, operands=operands):

@@ -146,6 +146,7 @@ def _resolve_position(position: FramePosition, frame_count: int, previous: int) 
         return previous + int(position.number)
     if position.kind == "percent":
         return math.floor(position.number / 100.0 * last + 0.5)
+    assert position.expression is not None  # the one kind left is "expression", which always has one
     value = position.expression.evaluate({"max_f": float(last), "max_frames": float(frame_count)})
     frame = math.floor(value + 0.5)
     return frame if frame >= 0 else frame_count + frame

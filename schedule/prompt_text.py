@@ -72,7 +72,7 @@ def parse_prompt_text(text: str, source: SourceText, index_map: Sequence[int]) -
 
 def _expression_spans(text: str, source: SourceText, index_map: Sequence[int]) -> list[tuple[int, int]]:
     """(start, end) of every backtick pair, backticks included."""
-    spans = []
+    spans: list[tuple[int, int]] = []
     position = 0
     while True:
         opening = text.find("`", position)

@@ -84,6 +84,7 @@ def _fill(known: dict[int, float], frame_count: int, interpolation: str) -> list
         before = frames[k] if frames[k] < frame else None
         after = next((f for f in frames[k:] if f > frame), None)
         if before is None:
+            assert after is not None  # a frame before every key: the first key comes after it
             values.append(known[after])
         elif after is None:
             values.append(known[before])

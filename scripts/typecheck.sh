@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${1:-.venv/bin/python}"
+# absolute, but not through realpath: a venv's python is a link to the base interpreter
+PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
 ln -s "$PWD" "$root/steadyframe"

@@ -123,7 +123,7 @@ class AudioMuxer:
         self.stream = container.add_stream(codec, rate=out_rate)
         self.stream.layout = self.layout
         self.container = container
-        self.resampler = av.AudioResampler(format=encoder.audio_formats[0].name, layout=self.layout, rate=out_rate)
+        self.resampler = av.AudioResampler(format=(encoder.audio_formats or [])[0].name, layout=self.layout, rate=out_rate)
         self.written = 0
 
     def write_until(self, t: Fraction) -> None:

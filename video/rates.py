@@ -96,7 +96,7 @@ def resample_to_rate(times: Sequence[Fraction], end_time: Fraction, rate: Fracti
     absorbs millisecond rounding of timestamps); ticks run while ``k / rate`` is
     before ``end_time`` (the end of the last frame).
     """
-    picks = []
+    picks: list[int] = []
     stepper = RateStepper(rate, tolerance)
     for source_index, t in enumerate(times):
         picks.extend(source_index - 1 for _ in stepper.ticks_before(t - times[0]))

@@ -40,7 +40,7 @@ def frame_to_rgb(frame, size: tuple[int, int]) -> np.ndarray:
     return rgb.to_ndarray()
 
 
-def stack_uint8(frames: list[np.ndarray]) -> torch.Tensor:
+def stack_uint8(frames: list) -> torch.Tensor:
     """(F, H, W, 3) float 0..1, filled in place so the peak is one float copy.
 
     ``frames``: (H, W, 3) uint8 arrays; each entry is set to None once converted.

@@ -61,7 +61,7 @@ def selected_frames(container, stream, selection: FrameSelection, path: str, dec
             if previous is not None:
                 for tick in stepper.ticks_before(t):
                     if selection.keeps(tick):
-                        yield previous[0], tick / selection.force_rate, previous[2], (tick + nth) / selection.force_rate
+                        yield previous[0], tick / stepper.rate, previous[2], (tick + nth) / stepper.rate
                     out_index = tick + 1
                     if last is not None and out_index > last:
                         return
@@ -72,7 +72,7 @@ def selected_frames(container, stream, selection: FrameSelection, path: str, dec
         end = previous[1] + _frame_duration(previous[2], rate, time_base)
         for tick in stepper.ticks_until_end(end):
             if selection.keeps(tick):
-                yield previous[0], tick / selection.force_rate, previous[2], (tick + nth) / selection.force_rate
+                yield previous[0], tick / stepper.rate, previous[2], (tick + nth) / stepper.rate
             if last is not None and tick >= last:
                 return
 

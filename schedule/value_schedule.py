@@ -10,7 +10,7 @@ is cut to the frames it covers).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .errors import ScheduleError, SourceText
@@ -120,27 +120,8 @@ def parse_value_schedule(text: str, name: str = "text") -> ValueSchedule:
     return ValueSchedule(tuple(ValueKey(key, value) for key, value in pairs), source)
 
 
-def _has_top_level_colon(text: str) -> bool:
-    depth = 0
-    quote = None
-    for ch in text:
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in QUOTES:
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth = max(depth - 1, 0)
-        elif ch == ":" and depth == 0:
-            return True
-    return False
-
-
-def _assignment_sign(text: str) -> int | None:
-    """Index of the first ``=`` outside quotes and parentheses that is not part of ``==``, ``<=``,
-    ``>=`` or ``!=`` (AnimateDiff-Evolved's ``frame = value`` form), else None."""
+def _top_level_characters(text: str) -> Iterator[tuple[int, str]]:
+    """``(index, character)`` of every character outside quotes and parentheses."""
     depth = 0
     quote = None
     for i, ch in enumerate(text):
@@ -153,7 +134,19 @@ def _assignment_sign(text: str) -> int | None:
             depth += 1
         elif ch == ")":
             depth = max(depth - 1, 0)
-        elif ch == "=" and depth == 0:
+        elif depth == 0:
+            yield i, ch
+
+
+def _has_top_level_colon(text: str) -> bool:
+    return any(ch == ":" for _, ch in _top_level_characters(text))
+
+
+def _assignment_sign(text: str) -> int | None:
+    """Index of the first ``=`` outside quotes and parentheses that is not part of ``==``, ``<=``,
+    ``>=`` or ``!=`` (AnimateDiff-Evolved's ``frame = value`` form), else None."""
+    for i, ch in _top_level_characters(text):
+        if ch == "=":
             before = text[i - 1] if i else ""
             after = text[i + 1] if i + 1 < len(text) else ""
             if before not in "=<>!" and after != "=":

@@ -45,3 +45,18 @@ def prepare_inprocess_comfyui(comfyui_root: Path):
             "run `bash scripts/test.sh`, which installs ComfyUI's requirements"
         )
     return comfyui_root, None
+
+
+def skip_module_without_comfyui() -> None:
+    """Skip a tier-2 test module at collection when ComfyUI is absent.
+
+    For modules that import the node declarations at the top: those need ComfyUI's ``comfy_api``,
+    so without ComfyUI the import itself would fail before the tier2 marker could skip the tests.
+    """
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("comfy_api") is None:
+        _, reason = find_comfyui(Path(__file__).resolve().parents[2])
+        pytest.skip(f"tier 2 skipped: {reason or 'comfy_api is not importable'}", allow_module_level=True)

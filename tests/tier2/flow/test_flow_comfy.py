@@ -2,6 +2,10 @@
 import pytest
 import torch
 
+from support.comfy_location import skip_module_without_comfyui
+
+skip_module_without_comfyui()
+
 from steadyframe.comfy_glue.flow import FLOW_MODEL_FOLDER, flow_model_names
 from steadyframe.flow.raft import RAFT, RaftEstimator
 from steadyframe.flow.sequence import FlowSequence

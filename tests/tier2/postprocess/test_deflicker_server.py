@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from support.comfy_location import skip_module_without_comfyui
+
+skip_module_without_comfyui()
+
 from steadyframe.nodes.deflicker_nodes import SteadyFrameDeflicker, SteadyFrameTemporalConsistency
 from steadyframe.postprocess.metrics import luminance_flicker
 from steadyframe.runner.convert import to_api

@@ -2,6 +2,10 @@
 import pytest
 import torch
 
+from support.comfy_location import skip_module_without_comfyui
+
+skip_module_without_comfyui()
+
 from steadyframe.nodes.flow_nodes import SteadyFrameOpticalFlow
 from steadyframe.nodes.timing_nodes import SteadyFrameInterpolate, SteadyFrameRetime, SteadyFrameSelectKeyframes
 from support.moving_scene import MovingSquareScene, scene_cut_clip

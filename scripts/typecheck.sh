@@ -12,4 +12,4 @@ trap 'rm -rf "$root"' EXIT
 ln -s "$PWD" "$root/steadyframe"
 cd "$root"
 "$PYTHON" -m mypy --config-file steadyframe/pyproject.toml \
-    steadyframe/motion steadyframe/flow steadyframe/postprocess steadyframe/schedule steadyframe/video
+    steadyframe/motion steadyframe/flow steadyframe/postprocess steadyframe/schedule steadyframe/video steadyframe/chunking

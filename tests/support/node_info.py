@@ -64,17 +64,63 @@ def comparable_entry(entry: dict, folder_combos: tuple[str, ...] = ()) -> dict:
     return result
 
 
+def added_choices_only(old_spec, new_spec) -> bool:
+    """True when a combo only gained choices: every saved value is still offered, the rest is equal."""
+    if old_spec is None or new_spec is None or old_spec[0] != "COMBO" or new_spec[0] != "COMBO":
+        return False
+    old_options, new_options = dict(old_spec[1]), dict(new_spec[1])
+    old_choices, new_choices = old_options.pop("options", []), new_options.pop("options", [])
+    return old_options == new_options and set(old_choices) <= set(new_choices)
+
+
+OUTPUT_KEYS = ("output", "output_name", "output_is_list", "output_tooltips")
+
+
+def appended_optional_inputs(old: dict, new: dict) -> set[str]:
+    """Optional inputs the new entry adds after every input the old one had.
+
+    Saved workflows keep loading with these: widget values and links are matched by position,
+    and a value missing at the end takes the input's default.
+    """
+    old_names = [name for names in old["input_order"].values() for name in names]
+    new_order = new["input_order"]
+    added = [name for names in new_order.values() for name in names if name not in old_names]
+    optional = new_order.get("optional", [])
+    kept = [name for name in optional if name in old_names]
+    if not all(name in optional for name in added) or optional[:len(kept)] != kept:
+        return set()  # something moved in front of an old input: report every difference
+    return set(added)
+
+
 def node_info_differences(node_id: str, new_entry: dict, folder_combos: tuple[str, ...] = ()) -> list[str]:
-    """Where a node's current entry differs from its pre-V3 entry (empty when workflows see no change)."""
+    """Where a node's current entry differs from its pre-V3 entry (empty when workflows see no change).
+
+    Additions that old workflows cannot see are allowed: optional inputs appended after every old
+    input, and outputs appended after every old output.
+    """
     old = comparable_entry(before_v3_entries()[node_id], folder_combos)
     new = comparable_entry(new_entry, folder_combos)
+    appended = appended_optional_inputs(old, new)
+    if appended:
+        new["input"]["optional"] = {k: v for k, v in new["input"]["optional"].items() if k not in appended}
+        new["input_order"] = {section: [name for name in names if name not in appended]
+                              for section, names in new["input_order"].items()}
+        new["input_order"] = {section: names for section, names in new["input_order"].items()
+                              if names or section in old["input_order"]}
+        if not new["input"]["optional"] and "optional" not in old["input"]:
+            del new["input"]["optional"]
+    old_outputs = len(old["output"] or [])
+    if list(new["output"] or [])[:old_outputs] == list(old["output"] or []):
+        for key in OUTPUT_KEYS:
+            if new[key] is not None and old[key] is not None:
+                new[key] = list(new[key])[:old_outputs]
     differences = []
     for key in old:
         if key == "input":
             for section in sorted(set(old["input"]) | set(new["input"])):
                 a, b = old["input"].get(section, {}), new["input"].get(section, {})
                 for name in sorted(set(a) | set(b)):
-                    if a.get(name) != b.get(name):
+                    if a.get(name) != b.get(name) and not added_choices_only(a.get(name), b.get(name)):
                         differences.append(f"{node_id} input {section}.{name}: before {a.get(name)!r}, now {b.get(name)!r}")
         elif old[key] != new[key]:
             differences.append(f"{node_id} {key}: before {old[key]!r}, now {new[key]!r}")

@@ -6,7 +6,7 @@ takes them from here.
 """
 from comfy_api.v0_0_2 import ComfyExtension, io, ui
 
-__all__ = ["ComfyExtension", "io", "ui", "category", "Flow", "FlowModel", "Floats"]
+__all__ = ["ComfyExtension", "io", "ui", "category", "Flow", "FlowModel", "Floats", "Chunk"]
 
 CATEGORY_ROOT = "SteadyFrame"
 
@@ -24,3 +24,6 @@ FlowModel = io.Custom("SF_FLOW_MODEL")
 
 Floats = io.Custom("FLOATS")
 """One float per frame (a Python list), as Value Schedule makes and other packs' FLOATS sockets take."""
+
+Chunk = io.Custom("SF_CHUNK")
+"""This run's share of a long video (``chunking.plan.Chunk``): its frame range and state folder."""

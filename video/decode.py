@@ -10,11 +10,12 @@ from typing import Optional
 
 import torch
 
+from .alpha import LibvpxAlphaContainer, has_vp9_alpha, libvpx_decoder_available
 from .containers import open_input, video_stream
 from .orientation import DisplayTransform, frame_transform
+from .pixels import ReadLayout, frame_to_array, read_layout, stack_pixels
 from .probe import VideoInfo, probe, probe_container
 from .rates import FrameSelection, exact_rate
-from .rgb import frame_to_rgb, stack_uint8
 from .timeline import DecodeCounter, selected_frames
 from .webp import is_animated_webp, read_webp_frames
 
@@ -31,6 +32,8 @@ class LoadedVideo:
     ``images``: (F, H, W, 3) float 0..1. ``start_time``/``end_time``: seconds from the
     first source frame covered by the returned frames (for cutting the audio).
     ``decoded_frames``: how many source frames were decoded to produce them.
+    ``alpha``: (F, H, W) float 0..1, 1 = opaque, or None when the source has no alpha.
+    Sources above 8 bits per channel are read at 16 bits, so ``images`` keeps their precision.
     """
 
     images: torch.Tensor
@@ -39,6 +42,7 @@ class LoadedVideo:
     start_time: Fraction
     end_time: Fraction
     decoded_frames: int
+    alpha: Optional[torch.Tensor] = None
 
 
 def output_size(width: int, height: int, custom_width: int, custom_height: int) -> tuple[int, int]:
@@ -78,9 +82,12 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
         stream = video_stream(container, path)
         stream.thread_type = "AUTO"
         source = probe_container(path, container, stream)
+        if has_vp9_alpha(stream) and libvpx_decoder_available():
+            container = LibvpxAlphaContainer(container, stream)  # FFmpeg's vp9 decoder drops the alpha
         is_gif = container.format.name == "gif"
         # From the first kept frame's display matrix.
         transform: Optional[DisplayTransform] = None
+        layout: Optional[ReadLayout] = None
         stored_size = (0, 0)
         kept: list = []  # 8-bit RGB arrays, or futures of them while a worker converts
         kept_times: list[Fraction] = []
@@ -97,7 +104,8 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
                     width, height = transform.displayed_size(stream.codec_context.width, stream.codec_context.height)
                     source = replace(source, width=width, height=height, transform=transform)
                     stored_size = transform.stored_size(*output_size(width, height, custom_width, custom_height))
-                kept.append(executor.submit(_upright_rgb, frame, stored_size, transform))
+                    layout = read_layout(frame)
+                kept.append(executor.submit(_upright_rgb, frame, stored_size, transform, layout))
                 while len(kept) - oldest > _CONVERT_AHEAD:
                     kept[oldest] = kept[oldest].result()
                     oldest += 1
@@ -117,12 +125,13 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
         # GIF delays are whole 1/100 s, so FFmpeg's rate guess is often off (8 fps reads as
         # 8.33); the frames actually cover this span.
         rate = exact_rate(float(len(kept) / (end_time - kept_times[0])))
-    return LoadedVideo(stack_uint8(kept), rate, source, kept_times[0], end_time, decoded.count)
+    images, alpha = stack_pixels(kept)
+    return LoadedVideo(images, rate, source, kept_times[0], end_time, decoded.count, alpha)
 
 
-def _upright_rgb(frame, stored_size: tuple[int, int], transform: DisplayTransform):
-    """(H, W, 3) uint8 of a decoded frame: scaled to ``stored_size`` (w, h), then turned upright."""
-    return transform.apply(frame_to_rgb(frame, stored_size))
+def _upright_rgb(frame, stored_size: tuple[int, int], transform: DisplayTransform, layout: ReadLayout):
+    """(H, W, C) uint8/uint16 of a decoded frame (see ``layout``): scaled to ``stored_size`` (w, h), then upright."""
+    return transform.apply(frame_to_array(frame, stored_size, layout))
 
 
 def _load_webp(path, selection, custom_width, custom_height, on_frame) -> LoadedVideo:
@@ -131,5 +140,6 @@ def _load_webp(path, selection, custom_width, custom_height, on_frame) -> Loaded
     frames = read_webp_frames(path, selection, size, on_frame)
     if not frames.rgb:
         raise ValueError(f"{path}: no frame selected (the file has {frames.source_frames} frames)")
-    return LoadedVideo(stack_uint8(frames.rgb), selection.output_rate(source.frame_rate), source, frames.times[0],
-                       frames.end_time, frames.source_frames)
+    images, alpha = stack_pixels(frames.rgb)
+    return LoadedVideo(images, selection.output_rate(source.frame_rate), source, frames.times[0],
+                       frames.end_time, frames.source_frames, alpha)

@@ -19,8 +19,11 @@ _KNOWN_COLORSPACES = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU
                       7: Colorspace.SMPTE240M, 9: Colorspace.BT2020, 10: Colorspace.BT2020}
 
 
-def frame_to_rgb(frame, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a decoded frame, scaled to ``size`` (w, h)."""
+def frame_to_rgb(frame, size: tuple[int, int], out_format: str = "rgb24") -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a decoded frame, scaled to ``size`` (w, h).
+
+    ``out_format``: rgb24, or rgba / rgb48le / rgba64le for alpha and deep frames ((H, W, C) uint8/uint16).
+    """
     width, height = size
     scaling = (width, height) != (frame.width, frame.height)
     # Without scaling, bilinear chroma with full-resolution interpolation and accurate
@@ -36,7 +39,7 @@ def frame_to_rgb(frame, size: tuple[int, int]) -> np.ndarray:
         kwargs = dict(src_colorspace=_KNOWN_COLORSPACES[space],
                       src_color_range=ColorRange.JPEG if full_range else ColorRange.MPEG,
                       dst_color_range=ColorRange.JPEG)
-    rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation=interpolation, **kwargs)
+    rgb = frame.reformat(width=width, height=height, format=out_format, interpolation=interpolation, **kwargs)
     return rgb.to_ndarray()
 
 

@@ -60,7 +60,7 @@ def webp_timing(path: str) -> tuple[int, int, list[int]]:
 class WebpFrames(NamedTuple):
     """The frames :func:`read_webp_frames` kept.
 
-    ``rgb``: (H, W, 3) uint8 arrays. ``times``/``end_time``: seconds from the first frame,
+    ``rgb``: (H, W, 3) uint8 arrays, (H, W, 4) RGBA when the file has alpha. ``times``/``end_time``: seconds from the first frame,
     as :class:`~video.decode.LoadedVideo` reports them. ``source_frames``: frames in the file.
     """
 
@@ -74,12 +74,16 @@ def read_webp_frames(path: str, selection: FrameSelection, size: tuple[int, int]
                      on_frame: Optional[Callable[[int], None]] = None) -> WebpFrames:
     """The frames of ``path`` that ``selection`` keeps, scaled to ``size`` (w, h) with Lanczos.
 
+    Files with alpha (Pillow opens them as RGBA) keep it as a fourth channel; Pillow scales
+    RGBA premultiplied, so transparent pixels do not bleed their colour into the edges.
+
     ``on_frame(n)`` runs after each kept frame.
     """
     from PIL import Image
 
     with _open_webp(path) as image:
         durations = _durations(image, path)
+        mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
         times, t = [], Fraction(0)
         for d in durations:
             times.append(t)
@@ -90,7 +94,7 @@ def read_webp_frames(path: str, selection: FrameSelection, size: tuple[int, int]
             if not selection.keeps(out_index):
                 continue
             _go_to_frame(image, path, source_index)
-            frame = image.convert("RGB")
+            frame = image.convert(mode)
             if frame.size != size:
                 frame = frame.resize(size, Image.Resampling.LANCZOS)
             kept.append(np.array(frame))

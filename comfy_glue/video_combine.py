@@ -21,8 +21,8 @@ class CombinedVideo:
     """What Video Combine wrote.
 
     ``video``: core VIDEO. ``path``: the file (a folder for a PNG sequence). ``shown``:
-    ``(filename, subfolder, folder_type)`` of each file the canvas shows. ``is_video``: an
-    mp4/webm file (core's video preview). ``animated``: the frontend's animated-output flag
+    ``(filename, subfolder, folder_type)`` of each file the canvas shows. ``is_video``: a
+    video file (core's video preview; browsers play mp4/webm, not ProRes or FFV1). ``animated``: the frontend's animated-output flag
     (video and WebP); a GIF goes without it (browsers animate it as a plain image), and a
     PNG sequence is shown as a list of images.
     """
@@ -36,9 +36,12 @@ class CombinedVideo:
 
 def combine_video(images: torch.Tensor, frame_rate: float, loop_count: int, filename_prefix: str, format: str,
                   pingpong: bool, save_output: bool, crf: int = 19, pix_fmt: str = "auto", audio: Optional[dict] = None,
-                  prompt: Optional[dict] = None, extra_pnginfo: Optional[dict] = None) -> CombinedVideo:
+                  prompt: Optional[dict] = None, extra_pnginfo: Optional[dict] = None,
+                  mask: Optional[torch.Tensor] = None) -> CombinedVideo:
     """Encode ``images`` (F, H, W, 3 float 0..1) into ComfyUI's output (or temp) folder.
 
+    ``mask``: ComfyUI MASK (F, H, W) or one (H, W), 1 = transparent (LoadImage's convention),
+    written as alpha = 1 - mask by the formats that store alpha; the others log a warning.
     The prompt and ``extra_pnginfo`` (the workflow) are embedded unless ComfyUI runs with
     ``--disable-metadata``. Audio is dropped with a warning for formats that cannot hold it;
     a crf above the format's maximum is lowered to it with a warning.
@@ -71,7 +74,7 @@ def combine_video(images: torch.Tensor, frame_rate: float, loop_count: int, file
 
     result = encode_video(images, target.path, format, frame_rate, crf=crf, pix_fmt=pix_fmt, loop_count=loop_count,
                           pingpong=pingpong, audio=audio if fmt.kind == "av" else None, metadata=metadata,
-                          on_frame=on_frame)
+                          on_frame=on_frame, mask=mask)
 
     if fmt.kind == "png":
         sequence_folder = f"{target.subfolder}/{target.stem}" if target.subfolder else target.stem

@@ -6,7 +6,7 @@ takes them from here.
 """
 from comfy_api.v0_0_2 import ComfyExtension, io, ui
 
-__all__ = ["ComfyExtension", "io", "ui", "category", "Flow", "FlowModel", "Floats", "Chunk"]
+__all__ = ["ComfyExtension", "io", "ui", "category", "Flow", "FlowModel", "Floats", "Chunk", "VideoInfo"]
 
 CATEGORY_ROOT = "SteadyFrame"
 
@@ -27,3 +27,6 @@ Floats = io.Custom("FLOATS")
 
 Chunk = io.Custom("SF_CHUNK")
 """This run's share of a long video (``chunking.plan.Chunk``): its frame range and state folder."""
+
+VideoInfo = io.Custom("SF_VIDEO_INFO")
+"""Source and loaded fps, frame count, duration and size of a video (``video.info.LoadedVideoInfo``)."""

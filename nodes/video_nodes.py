@@ -7,7 +7,7 @@ from ..comfy_glue.video_combine import combine_video
 from ..comfy_glue.video_files import check_video_name, input_videos, video_fingerprint
 from ..comfy_glue.video_load import load_video_outputs
 from ..video import PIX_FMT_CHOICES, available_formats
-from .schema import category, io, ui
+from .schema import VideoInfo, category, io, ui
 
 
 class SteadyFrameLoadVideo(io.ComfyNode):
@@ -21,7 +21,8 @@ class SteadyFrameLoadVideo(io.ComfyNode):
             category=category("video"),
             description=("Loads a video from ComfyUI's input folder with PyAV. Optional resampling to a fixed rate "
                          "(exact for 29.97/59.94 and variable-rate files), resizing, skipping, every-nth selection and a "
-                         "frame cap; only the frames returned are converted, and decoding stops after the last one."),
+                         "frame cap; only the frames returned are converted, and decoding stops after the last one. "
+                         "Alpha comes out as a mask (1 = transparent), sources above 8 bits keep their precision."),
             inputs=[
                 io.Combo.Input("video", options=input_videos(), upload=io.UploadType.video,
                                tooltip="A video in ComfyUI's input folder (upload with the button or drop a file)."),
@@ -51,6 +52,13 @@ class SteadyFrameLoadVideo(io.ComfyNode):
                                 tooltip="The audio under the returned frames (core AUDIO), or None when the file has no audio."),
                 io.Video.Output("video", display_name="video",
                                 tooltip="The whole source file as a core VIDEO (for Save Video, Get Video Components, ...)."),
+                io.Mask.Output("mask", display_name="mask",
+                               tooltip="The alpha channel as a MASK (frames, height, width), LoadImage's convention: "
+                                       "mask = 1 - alpha, so 1 = transparent. All zeros (opaque) for files without "
+                                       "alpha. Alpha is read from VP9 webm (alpha_mode), ProRes 4444, FFV1/PNG RGBA, "
+                                       "WebP and GIF."),
+                VideoInfo.Output("video_info", display_name="video_info",
+                                 tooltip="Source and loaded fps, frame count, duration and size; split it with Video Info."),
             ],
         )
 
@@ -82,9 +90,10 @@ class SteadyFrameVideoCombine(io.ComfyNode):
             node_id="SteadyFrameVideoCombine",
             display_name="Video Combine",
             category=category("video"),
-            description=("Writes frames to h264/h265 mp4, vp9/av1 webm, gif, webp or a PNG sequence with PyAV/Pillow, "
-                         "in-process. Optional audio is cut or padded to the video length. The prompt and workflow are "
-                         "embedded (unless ComfyUI runs with --disable-metadata), so dropping the file on ComfyUI restores it."),
+            description=("Writes frames to h264/h265 mp4, vp9/av1 webm, ProRes mov, FFV1 mkv (lossless), gif, webp, "
+                         "an 8- or 16-bit PNG sequence, or NVENC mp4 when a GPU encoder works, with PyAV/Pillow, "
+                         "in-process. An optional mask is written as alpha where the format has it. Optional audio "
+                         "is cut or padded to the video length. The prompt and workflow are embedded (unless ComfyUI runs with --disable-metadata), so dropping the file on ComfyUI restores it."),
             inputs=[
                 io.Image.Input("images", tooltip="Frames to write, (frames, height, width, 3)."),
                 io.Float.Input("frame_rate", default=8.0, min=0.01, max=1000.0, step=0.001,
@@ -95,19 +104,29 @@ class SteadyFrameVideoCombine(io.ComfyNode):
                 io.String.Input("filename_prefix", default="SteadyFrame", multiline=None,
                                 tooltip="File name prefix; may hold subfolders and %date:yyyy-MM-dd% tokens."),
                 io.Combo.Input("format", options=formats, default="h264-mp4" if "h264-mp4" in formats else formats[0],
-                               tooltip="Container and codec. Only formats this PyAV build can encode are listed."),
+                               tooltip="Container and codec. Only formats this PyAV build (and, for NVENC, this "
+                                       "machine's GPU) can encode are listed. ProRes: proxy, LT, standard, HQ "
+                                       "(4:2:2 10-bit), 4444 (10-bit, alpha). ffv1-mkv: lossless RGB."),
                 io.Boolean.Input("pingpong", default=False,
                                  tooltip="Play forwards then backwards (the end frames are not repeated)."),
                 io.Boolean.Input("save_output", default=True,
                                  tooltip="On: write to the output folder. Off: the temp folder (a preview)."),
                 io.Int.Input("crf", default=19, min=0, max=63, step=1,
                              tooltip="Quality: lower is better and larger. h264/h265 0..51, vp9/av1 0..63; "
-                                     "webp: quality = 100 - crf (0 = lossless); ignored for gif/png."),
+                                     "webp: quality = 100 - crf (0 = lossless); NVENC: cq 0..51 (0 = encoder's "
+                                     "choice); ignored for gif/png, ProRes (the profile sets the rate) and FFV1."),
                 io.Combo.Input("pix_fmt", options=list(PIX_FMT_CHOICES), default="auto",
-                               tooltip="Pixel format of video codecs; auto = yuv420p (yuv420p10le for av1). "
-                                       "Odd sizes are padded to even."),
+                               tooltip="Pixel format of video codecs; auto = each format's first: yuv420p "
+                                       "(yuv420p10le for av1, yuv422p10le for ProRes 422, yuv444p10le for ProRes "
+                                       "4444, bgr0 = 8-bit RGB for FFV1; gbrp16le = 16-bit RGB for FFV1). "
+                                       "Odd sizes are padded to even for 4:2:0/4:2:2."),
                 io.Audio.Input("audio", optional=True,
                                tooltip="Muxed into video formats, cut or padded with silence to the video length."),
+                io.Mask.Input("mask", optional=True,
+                              tooltip="Written as alpha = 1 - mask (LoadImage's convention: 1 = transparent), so Load "
+                                      "Video Frames' mask round-trips. Stored by vp9-webm (yuv420p), prores-4444-mov, "
+                                      "ffv1-mkv, png/png16 sequences, webp, and gif (1 bit: mask >= 0.5 is clear); "
+                                      "other formats ignore it with a warning."),
             ],
             outputs=[
                 io.Video.Output("video", display_name="video", tooltip="The written file as a core VIDEO."),
@@ -120,12 +139,49 @@ class SteadyFrameVideoCombine(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, frame_rate, loop_count, filename_prefix, format, pingpong, save_output,
-                crf=19, pix_fmt="auto", audio=None) -> io.NodeOutput:
+                crf=19, pix_fmt="auto", audio=None, mask=None) -> io.NodeOutput:
         saved = combine_video(images, frame_rate, loop_count, filename_prefix, format, pingpong, save_output, crf,
-                              pix_fmt, audio, cls.hidden.prompt, cls.hidden.extra_pnginfo)
+                              pix_fmt, audio, cls.hidden.prompt, cls.hidden.extra_pnginfo, mask=mask)
         shown = [ui.SavedResult(name, subfolder, io.FolderType(folder)) for name, subfolder, folder in saved.shown]
         preview = ui.PreviewVideo(shown) if saved.is_video else ui.SavedImages(shown, is_animated=saved.animated)
         return io.NodeOutput(saved.video, saved.path, ui=preview)
 
 
-NODES = [SteadyFrameLoadVideo, SteadyFrameVideoCombine]
+class SteadyFrameVideoInfo(io.ComfyNode):
+    """Split Load Video Frames' video_info into numbers."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        def number(kind, name, tooltip):
+            return kind.Output(name, display_name=name, tooltip=tooltip)
+
+        return io.Schema(
+            node_id="SteadyFrameVideoInfo",
+            display_name="Video Info",
+            category=category("video"),
+            description=("The source file's fps, frame count, duration and size, and those of the frames Load Video "
+                         "Frames returned (after force_rate, skipping, select_every_nth, the cap and resizing)."),
+            inputs=[VideoInfo.Input("video_info", tooltip="Load Video Frames' video_info output.")],
+            outputs=[
+                number(io.Float, "source_fps", "The file's average frame rate."),
+                number(io.Int, "source_frame_count",
+                       "Frames the container declares (duration x fps where it stores no count, e.g. WebM)."),
+                number(io.Float, "source_duration", "The file's duration in seconds."),
+                number(io.Int, "source_width", "Width as displayed (after the rotation matrix)."),
+                number(io.Int, "source_height", "Height as displayed."),
+                number(io.Float, "loaded_fps", "Frame rate of the returned frames (Load Video Frames' fps)."),
+                number(io.Int, "loaded_frame_count", "Number of returned frames."),
+                number(io.Float, "loaded_duration", "loaded_frame_count / loaded_fps, in seconds."),
+                number(io.Int, "loaded_width", "Width of the returned frames."),
+                number(io.Int, "loaded_height", "Height of the returned frames."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, video_info) -> io.NodeOutput:
+        v = video_info
+        return io.NodeOutput(v.source_fps, v.source_frame_count, v.source_duration, v.source_width, v.source_height,
+                             v.loaded_fps, v.loaded_frame_count, v.loaded_duration, v.loaded_width, v.loaded_height)
+
+
+NODES = [SteadyFrameLoadVideo, SteadyFrameVideoCombine, SteadyFrameVideoInfo]

@@ -39,13 +39,14 @@ def mask_to_alpha(mask: torch.Tensor, frames: int, height: int, width: int) -> t
     ``mask``: ComfyUI MASK, (F, H, W), (H, W) or (1, H, W) for every frame; 1 = transparent.
     A ValueError names the shapes when they do not fit the images.
     """
+    given = tuple(mask.shape)
     if mask.ndim == 2:
         mask = mask.unsqueeze(0)
     if mask.ndim == 4 and mask.shape[-1] == 1:
         mask = mask[..., 0]
     if mask.ndim != 3 or tuple(mask.shape[1:]) != (height, width) or mask.shape[0] not in (1, frames):
         raise ValueError(f"mask must be (frames, height, width) = ({frames}, {height}, {width}) or one "
-                         f"({height}, {width}) mask for every frame, got {tuple(mask.shape)}")
+                         f"({height}, {width}) mask for every frame, got {given}")
     alpha = 1.0 - mask.detach().to("cpu", torch.float32)
     return alpha.expand(frames, height, width) if alpha.shape[0] == 1 else alpha
 

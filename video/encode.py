@@ -96,13 +96,14 @@ def encode_video(images: torch.Tensor, path: str, format_name: str, frame_rate, 
         if refused:
             log.warning("SteadyFrame Video Combine: %s; the mask is ignored", refused)
             alpha = None
-    if fmt.kind in ("png", "png16") and os.path.exists(path):
+    if fmt.kind == "png" and os.path.exists(path):
         raise ValueError(f"{path} already exists; a PNG sequence is written into a new folder")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     partial = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.partial")
-    writer = {"av": _write_av, "gif": _write_gif, "webp": _write_webp, "png": _write_png_sequence,
-              "png16": _write_png16_sequence}[fmt.kind]
+    writer = {"av": _write_av, "gif": _write_gif, "webp": _write_webp, "png": _write_png_sequence}[fmt.kind]
+    if fmt.kind == "png" and fmt.bits > 8:
+        writer = _write_png16_sequence
     try:
         result = writer(images, order, partial, fmt, rate, crf, pix_fmt, loop_count, audio, metadata or {}, on_frame,
                         alpha)
@@ -119,7 +120,7 @@ def encode_video(images: torch.Tensor, path: str, format_name: str, frame_rate, 
 def alpha_support(fmt: OutputFormat, pix_fmt: str = "auto") -> str:
     """Empty when ``fmt`` with ``pix_fmt`` stores alpha, else why not (for the warning)."""
     if fmt.kind != "av":
-        return ""  # gif (1-bit), webp, png and png16 always can
+        return ""  # gif (1-bit), webp and png always can
     if not fmt.alpha_pix:
         return f"{fmt.name} cannot store alpha (use vp9-webm, prores-4444-mov, ffv1-mkv, png, webp or gif)"
     pix = resolve_pix_fmt(fmt, pix_fmt)

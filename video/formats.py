@@ -16,7 +16,7 @@ class OutputFormat:
     ``alpha_pix``: ``(pix_fmt, pix_fmt with alpha)`` pairs; the pixel formats in which this format
     stores a mask as alpha (empty: no alpha). ``quality_option``: the encoder option that takes
     ``crf`` (None: the codec has no quality knob, crf is ignored). ``kind`` "av" writes with
-    PyAV, "gif"/"webp"/"png" with Pillow, "png16" with PyAV's PNG encoder (16 bits per channel).
+    PyAV, "gif"/"webp"/"png" with Pillow (``bits`` 16: PNG with FFmpeg's encoder, which writes 16 bits).
     """
 
     name: str
@@ -31,6 +31,7 @@ class OutputFormat:
     alpha_pix: tuple = ()
     quality_option: Optional[str] = "crf"
     hardware: bool = False
+    bits: int = 8
 
     @property
     def animated_preview(self) -> bool:
@@ -38,7 +39,7 @@ class OutputFormat:
 
     @property
     def has_alpha(self) -> bool:
-        return bool(self.alpha_pix) or self.kind in ("gif", "webp", "png", "png16")
+        return bool(self.alpha_pix) or self.kind in ("gif", "webp", "png")
 
     def alpha_pix_fmt(self, pix: str) -> Optional[str]:
         """The pixel format that stores ``pix`` plus alpha, or None when this format cannot with ``pix``."""
@@ -82,7 +83,7 @@ FORMATS = (
     OutputFormat("ffv1-mkv", "mkv", "av", "ffv1", "matroska", ("bgr0", "gbrp16le"), "flac", (0, 63),
                  (("level", "3"), ("slicecrc", "1"), ("g", "1")), (("bgr0", "bgra"), ("gbrp16le", "gbrap16le")),
                  quality_option=None),
-    OutputFormat("png16-sequence", "png", "png16", "png"),
+    OutputFormat("png16-sequence", "png", "png", "png", bits=16),
     _nvenc("h264-nvenc-mp4", "h264_nvenc", ("yuv420p", "yuv444p")),
     _nvenc("hevc-nvenc-mp4", "hevc_nvenc", ("yuv420p", "yuv444p")),
     _nvenc("av1-nvenc-mp4", "av1_nvenc", ("yuv420p",)),

@@ -87,7 +87,7 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
         is_gif = container.format.name == "gif"
         # From the first kept frame's display matrix.
         transform: Optional[DisplayTransform] = None
-        layout: Optional[ReadLayout] = None
+        layout = ReadLayout("rgb24", False, False)  # replaced by the first frame's
         stored_size = (0, 0)
         kept: list = []  # 8-bit RGB arrays, or futures of them while a worker converts
         kept_times: list[Fraction] = []

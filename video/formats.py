@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import Any, Optional
 
 import av
 
@@ -111,7 +111,7 @@ def encoder_opens(name: str, pix: str = "yuv420p") -> bool:
     if not _has_encoder(name):
         return False
     try:
-        ctx = av.codec.CodecContext.create(name, "w")
+        ctx: Any = av.codec.CodecContext.create(name, "w")  # a VideoCodecContext
         ctx.width = ctx.height = 256
         ctx.pix_fmt = pix
         ctx.time_base = Fraction(1, 25)

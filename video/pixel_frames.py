@@ -100,7 +100,7 @@ def yuv_frame(rgba: np.ndarray, pix: str):
             setattr(frame, name, _AVCOL_BT709_AND_MPEG_RANGE)
     dtype = np.uint16 if bits > 8 else np.uint8
     for plane, values in zip(frame.planes, planes):
-        target = np.frombuffer(plane, dtype).reshape(plane.height, -1)[:, :plane.width]
+        target = np.frombuffer(memoryview(plane), dtype).reshape(plane.height, -1)[:, :plane.width]
         np.clip(values + np.float32(0.5), 0, top, out=values)
         target[...] = values
     return frame

@@ -7,6 +7,7 @@ import os
 from fractions import Fraction
 
 import pytest
+import torch
 
 from steadyframe.video import encode_video, read_metadata
 from support.video_clips import frame_numbers, numbered_frames, psnr, smooth_frames, tone
@@ -33,7 +34,7 @@ def comfy_dirs(comfyui_root, tmp_path):
 
 
 def _load(*args, **kwargs):
-    """Load Video Frames' outputs: (images, frame_count, fps, audio, video)."""
+    """Load Video Frames' outputs: (images, frame_count, fps, audio, video, mask, video_info)."""
     from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo
 
     return SteadyFrameLoadVideo.PREPARE_CLASS_CLONE(None).execute(*args, **kwargs).args
@@ -69,7 +70,7 @@ def test_load_video_outputs_and_core_video(comfy_dirs):
 
     path = comfy_dirs["input"] / "clip.mp4"
     encode_video(numbered_frames(30), str(path), "h264-mp4", 29.97, crf=0, audio=tone(1.0))
-    images, count, fps, audio, video = _load("clip.mp4", 0.0, 0, 0, 10, 5, 2)
+    images, count, fps, audio, video, mask, info = _load("clip.mp4", 0.0, 0, 0, 10, 5, 2)
     assert count == 10 and images.shape == (10, 32, 32, 3)
     assert frame_numbers(images, 30) == list(range(5, 25, 2))
     assert fps == pytest.approx(15000 / 1001, abs=1e-9)
@@ -78,6 +79,8 @@ def test_load_video_outputs_and_core_video(comfy_dirs):
     assert isinstance(video, InputImpl.VideoFromFile)
     assert video.get_frame_rate() == Fraction(30000, 1001)  # the whole source file
     assert video.get_frame_count() == 30
+    assert mask.shape == (10, 32, 32) and not mask.any()  # no alpha: everything opaque
+    assert (info.source_frame_count, info.loaded_frame_count, info.loaded_width) == (30, 10, 32)
 
 
 def test_load_refuses_paths_outside_input(comfy_dirs, tmp_path):
@@ -188,3 +191,53 @@ def test_interrupt_leaves_no_file(comfy_dirs):
     finally:
         comfy.model_management.interrupt_current_processing(False)
     assert os.listdir(comfy_dirs["output"]) == []
+
+
+def test_alpha_mask_round_trip_through_both_nodes(comfy_dirs):
+    images = smooth_frames(3, 24, 32)
+    mask = torch.zeros(3, 24, 32)
+    mask[:, :, :16] = 1.0  # left half transparent (LoadImage's convention)
+    out = _combine(images, format="ffv1-mkv", mask=mask, filename_prefix="alpha")
+    path = out.args[1]
+    os.replace(path, comfy_dirs["input"] / "alpha.mkv")
+    loaded, count, _fps, _audio, _video, read_mask, info = _load("alpha.mkv")
+    assert count == 3 and torch.equal(read_mask, mask)
+    assert torch.equal(torch.round(loaded * 255), torch.round(images * 255))  # FFV1 is lossless
+    assert (info.source_width, info.source_height, info.loaded_fps) == (32, 24, 8.0)
+
+
+def test_mask_on_a_format_without_alpha_warns(comfy_dirs, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        out = _combine(smooth_frames(2, 16, 16), format="h264-mp4", mask=torch.ones(2, 16, 16))
+    assert os.path.isfile(out.args[1])
+    assert "h264-mp4 cannot store alpha" in caplog.text
+
+
+def test_video_info_node_splits_the_numbers(comfy_dirs):
+    from steadyframe.nodes.video_nodes import SteadyFrameVideoInfo
+
+    encode_video(smooth_frames(20, 32, 48), str(comfy_dirs["input"] / "info.mp4"), "h264-mp4", 10)
+    info = _load("info.mp4", 5.0, 24, 0, 0, 0, 1)[6]
+    numbers = SteadyFrameVideoInfo.PREPARE_CLASS_CLONE(None).execute(info).args
+    assert numbers[:5] == (10.0, 20, pytest.approx(2.0, abs=0.01), 48, 32)
+    assert numbers[5:] == (5.0, 10, 2.0, 24, 16)
+    schema = SteadyFrameVideoInfo.GET_SCHEMA()
+    assert [o.id for o in schema.outputs] == [
+        "source_fps", "source_frame_count", "source_duration", "source_width", "source_height",
+        "loaded_fps", "loaded_frame_count", "loaded_duration", "loaded_width", "loaded_height"]
+    assert schema.inputs[0].get_io_type() == "SF_VIDEO_INFO"
+
+
+def test_new_sockets_are_appended_and_optional():
+    from steadyframe.nodes.video_nodes import SteadyFrameLoadVideo, SteadyFrameVideoCombine
+
+    load = SteadyFrameLoadVideo.GET_SCHEMA()
+    assert [o.id for o in load.outputs] == ["images", "frame_count", "fps", "audio", "video", "mask", "video_info"]
+    combine = SteadyFrameVideoCombine.INPUT_TYPES()
+    assert list(combine["optional"]) == ["audio", "mask"]
+    assert combine["optional"]["mask"][0] == "MASK"
+    formats = combine["required"]["format"][1]["options"]
+    assert formats[:3] == ["h264-mp4", "h265-mp4", "vp9-webm"]  # older choices first, in their order
+    assert {"prores-hq-mov", "prores-4444-mov", "ffv1-mkv", "png16-sequence"} <= set(formats)

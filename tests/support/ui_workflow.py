@@ -30,4 +30,4 @@ def check_node(node: dict, input_types: dict, return_types) -> None:
             assert spec[0] == inp["type"], (node["type"], inp["name"], spec[0], inp["type"])
     # Outputs appended after a workflow was saved are fine (ComfyUI adds them when it loads the graph).
     outputs = [o["type"] for o in node["outputs"]]
-    assert outputs and outputs == list(return_types)[:len(outputs)], (node["type"], outputs, list(return_types))
+    assert outputs == list(return_types)[:len(outputs)] and (outputs or not return_types), (node["type"], outputs)

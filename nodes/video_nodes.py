@@ -21,8 +21,7 @@ class SteadyFrameLoadVideo(io.ComfyNode):
             category=category("video"),
             description=("Loads a video from ComfyUI's input folder with PyAV. Optional resampling to a fixed rate "
                          "(exact for 29.97/59.94 and variable-rate files), resizing, skipping, every-nth selection and a "
-                         "frame cap; only the frames returned are converted, and decoding stops after the last one. "
-                         "Alpha comes out as a mask (1 = transparent), sources above 8 bits keep their precision."),
+                         "frame cap; only the frames returned are converted, and decoding stops after the last one."),
             inputs=[
                 io.Combo.Input("video", options=input_videos(), upload=io.UploadType.video,
                                tooltip="A video in ComfyUI's input folder (upload with the button or drop a file)."),
@@ -90,10 +89,9 @@ class SteadyFrameVideoCombine(io.ComfyNode):
             node_id="SteadyFrameVideoCombine",
             display_name="Video Combine",
             category=category("video"),
-            description=("Writes frames to h264/h265 mp4, vp9/av1 webm, ProRes mov, FFV1 mkv (lossless), gif, webp, "
-                         "an 8- or 16-bit PNG sequence, or NVENC mp4 when a GPU encoder works, with PyAV/Pillow, "
-                         "in-process. An optional mask is written as alpha where the format has it. Optional audio "
-                         "is cut or padded to the video length. The prompt and workflow are embedded (unless ComfyUI runs with --disable-metadata), so dropping the file on ComfyUI restores it."),
+            description=("Writes frames to h264/h265 mp4, vp9/av1 webm, gif, webp or a PNG sequence with PyAV/Pillow, "
+                         "in-process. Optional audio is cut or padded to the video length. The prompt and workflow are "
+                         "embedded (unless ComfyUI runs with --disable-metadata), so dropping the file on ComfyUI restores it."),
             inputs=[
                 io.Image.Input("images", tooltip="Frames to write, (frames, height, width, 3)."),
                 io.Float.Input("frame_rate", default=8.0, min=0.01, max=1000.0, step=0.001,
@@ -104,22 +102,17 @@ class SteadyFrameVideoCombine(io.ComfyNode):
                 io.String.Input("filename_prefix", default="SteadyFrame", multiline=None,
                                 tooltip="File name prefix; may hold subfolders and %date:yyyy-MM-dd% tokens."),
                 io.Combo.Input("format", options=formats, default="h264-mp4" if "h264-mp4" in formats else formats[0],
-                               tooltip="Container and codec. Only formats this PyAV build (and, for NVENC, this "
-                                       "machine's GPU) can encode are listed. ProRes: proxy, LT, standard, HQ "
-                                       "(4:2:2 10-bit), 4444 (10-bit, alpha). ffv1-mkv: lossless RGB."),
+                               tooltip="Container and codec. Only formats this PyAV build can encode are listed."),
                 io.Boolean.Input("pingpong", default=False,
                                  tooltip="Play forwards then backwards (the end frames are not repeated)."),
                 io.Boolean.Input("save_output", default=True,
                                  tooltip="On: write to the output folder. Off: the temp folder (a preview)."),
                 io.Int.Input("crf", default=19, min=0, max=63, step=1,
                              tooltip="Quality: lower is better and larger. h264/h265 0..51, vp9/av1 0..63; "
-                                     "webp: quality = 100 - crf (0 = lossless); NVENC: cq 0..51 (0 = encoder's "
-                                     "choice); ignored for gif/png, ProRes (the profile sets the rate) and FFV1."),
+                                     "webp: quality = 100 - crf (0 = lossless); ignored for gif/png."),
                 io.Combo.Input("pix_fmt", options=list(PIX_FMT_CHOICES), default="auto",
-                               tooltip="Pixel format of video codecs; auto = each format's first: yuv420p "
-                                       "(yuv420p10le for av1, yuv422p10le for ProRes 422, yuv444p10le for ProRes "
-                                       "4444, bgr0 = 8-bit RGB for FFV1; gbrp16le = 16-bit RGB for FFV1). "
-                                       "Odd sizes are padded to even for 4:2:0/4:2:2."),
+                               tooltip="Pixel format of video codecs; auto = yuv420p (yuv420p10le for av1). "
+                                       "Odd sizes are padded to even."),
                 io.Audio.Input("audio", optional=True,
                                tooltip="Muxed into video formats, cut or padded with silence to the video length."),
                 io.Mask.Input("mask", optional=True,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .paths import containing_root
 
@@ -115,6 +115,10 @@ def _is_deep(image: Image.Image) -> bool:
 
 
 def _orientation(image: Image.Image) -> int:
+    """EXIF orientation 1..8 from the header. A PNG whose eXIf chunk comes after the pixels (rare)
+    counts as upright: Pillow would decode the whole file to find it."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
     try:
         value = int(image.getexif().get(_EXIF_ORIENTATION, 1))
     except Exception:  # a damaged EXIF block is no reason to refuse the pixels
@@ -126,9 +130,9 @@ def read_header(path: str) -> ImageHeader:
     """Size as displayed (EXIF orientation applied) and bit depth of an image file, without decoding it."""
     try:
         with Image.open(path) as image:
-            orientation = _orientation(image)
+            deep = _is_deep(image)  # before the EXIF look-up, which may load the pixels and drop the tiles
             width, height = image.size
-            deep = _is_deep(image)
+            orientation = _orientation(image)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"image file {path} is not a readable image ({exc})") from exc
     if orientation >= 5:  # 5..8 turn the picture a quarter
@@ -138,7 +142,8 @@ def read_header(path: str) -> ImageHeader:
 
 def orient_array(array: np.ndarray, orientation: int) -> np.ndarray:
     """``array`` (H, W, C) turned upright for EXIF ``orientation`` 1..8, as ``ImageOps.exif_transpose``
-    turns an image (used for the 16-bit files that do not go through Pillow's pixels)."""
+    turns an image. One place for both decoders (the 16-bit files never become Pillow images), with
+    the orientation the header pass read, so the size checked there is the size decoded."""
     if orientation == 2:
         return array[:, ::-1]
     if orientation == 3:
@@ -156,18 +161,17 @@ def orient_array(array: np.ndarray, orientation: int) -> np.ndarray:
     return array
 
 
-def _decode_8bit(path: str) -> tuple[np.ndarray, float]:
-    """(H, W, 3 or 4) uint8 pixels upright, and the value of full scale."""
-    with Image.open(path) as opened:
-        image = ImageOps.exif_transpose(opened)
+def _decode_8bit(path: str, orientation: int) -> tuple[np.ndarray, float]:
+    """(H, W, 3 or 4) pixels upright (uint8, or float32 for 32-bit greys), and the value of full scale."""
+    with Image.open(path) as image:
         has_alpha = "A" in image.getbands() or "transparency" in image.info
         if image.mode in ("I", "F"):
             # 32-bit integer or float greys: ComfyUI's Load Image scales I by 1/255; floats are 0..1
             grey = np.asarray(image, dtype=np.float32)
             scale = 1.0 if image.mode == "F" else 255.0
-            return np.repeat(grey[..., None], 3, axis=2), scale
+            return orient_array(np.repeat(grey[..., None], 3, axis=2), orientation), scale
         converted = image.convert("RGBA" if has_alpha else "RGB")
-        return np.asarray(converted), 255.0
+        return orient_array(np.asarray(converted), orientation), 255.0
 
 
 def _decode_16bit(path: str, orientation: int) -> tuple[np.ndarray, float]:
@@ -207,13 +211,13 @@ def load_images(folder: str, names: Sequence[str], on_image: Callable[[int, int]
     mask = torch.zeros((count, first.height, first.width), dtype=torch.float32)
     for index, (name, path, header) in enumerate(zip(names, paths, headers)):
         try:
-            pixels, scale = _decode_16bit(path, header.orientation) if header.deep else _decode_8bit(path)
+            pixels, scale = _decode_16bit(path, header.orientation) if header.deep else _decode_8bit(path, header.orientation)
         except (OSError, SyntaxError, ValueError, StopIteration) as exc:
             raise ValueError(f"image file {path} could not be decoded ({str(exc) or type(exc).__name__})") from exc
         if pixels.shape[:2] != (first.height, first.width):  # a header that lied about the size
             raise ValueError(f"image {name!r} decodes to {pixels.shape[1]}x{pixels.shape[0]}, "
                              f"not the {first.width}x{first.height} its header gives")
-        values = torch.from_numpy(np.ascontiguousarray(pixels)).to(torch.float32)
+        values = torch.from_numpy(np.array(pixels, dtype=np.float32))
         images[index] = (values[..., :3] / scale).clamp_(0.0, 1.0)
         if pixels.shape[2] == 4:
             mask[index] = 1.0 - values[..., 3] / scale

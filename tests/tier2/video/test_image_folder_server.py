@@ -90,7 +90,7 @@ def test_video_path_from_listed_folder_and_from_video_combine(setup):
     }
     entry = run_prompt(server, prompt, {}, "steadyframe-image-folder-test")
     assert entry["status"]["status_str"] == "success", entry["status"]
-    assert len(entry["outputs"]["4"]["images"]) == 7  # 4 frames pingponged: 0 1 2 3 2 1 0
+    assert len(entry["outputs"]["4"]["images"]) == 6  # 4 frames pingponged: 0 1 2 3 2 1
     prompt["1"]["inputs"]["path"] = str(tmp / "elsewhere" / "clip.mp4")
     answer = _post(server, prompt)
     assert answer.status_code == 400 and "refused" in json.dumps(answer.json())

@@ -212,3 +212,15 @@ def test_fingerprint_follows_the_files(numbered):
 def test_extensions_are_those_pillow_reads():
     assert {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"} <= set(image_folder.IMAGE_EXTENSIONS)
     assert (".exr" in image_folder.IMAGE_EXTENSIONS) == (".exr" in Image.registered_extensions())
+
+
+def test_phone_jpeg_orientation_turns_the_frame(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored landscape, shown turned a quarter counter-clockwise
+    image = Image.new("RGB", (16, 8), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 8, 8))  # left half white
+    image.save(tmp_path / "p.jpg", exif=exif, quality=95)
+    loaded = load_image_folder(str(tmp_path))
+    assert loaded.images.shape == (1, 16, 8, 3)
+    # rotating 90 degrees counter-clockwise puts the stored left half at the bottom
+    assert float(loaded.images[0, 12:].mean()) > 0.9 and float(loaded.images[0, :4].mean()) < 0.1

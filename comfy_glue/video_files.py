@@ -1,6 +1,10 @@
-"""ComfyUI's input, output and temp folders as the video nodes use them.
+"""ComfyUI's input, output and temp folders as the video nodes use them, and the folders users allow.
 
 ``folder_paths`` is imported inside the functions, so this module imports without ComfyUI.
+
+Paths outside ComfyUI's own folders are read only from folders the user lists under the
+``steadyframe_media`` key of an ``extra_model_paths.yaml`` (ComfyUI registers every key there with
+``folder_paths.add_model_folder_path``); nothing is allowed by default.
 """
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 from ..video import OutputFormat, list_videos, resolve_inside
+from ..video.paths import resolve_allowed
 
 # The frontend's suffix for a file picked from another ComfyUI folder ("clip.mp4 [output]").
 _ANNOTATIONS = ("[input]", "[output]", "[temp]")
@@ -38,6 +43,79 @@ def resolve_video_path(name: str) -> str:
             stripped = stripped[: -len(annotation)].rstrip()
             break
     return resolve_inside(stripped, base_dir)
+
+
+#: The extra_model_paths.yaml key whose folders the path-taking loaders may read.
+MEDIA_ROOTS_KEY = "steadyframe_media"
+
+ALLOW_HINT = (f"To read from another folder, list it under the key {MEDIA_ROOTS_KEY!r} in ComfyUI's "
+              "extra_model_paths.yaml (see the SteadyFrame README)")
+
+
+def allowed_media_roots() -> list[str]:
+    """Folders listed under ``steadyframe_media`` in extra_model_paths.yaml (empty when none or outside ComfyUI)."""
+    try:
+        import folder_paths
+    except ImportError:
+        return []
+    try:
+        return folder_paths.get_folder_paths(MEDIA_ROOTS_KEY)
+    except KeyError:  # the key is registered only when a yaml file names it
+        return []
+
+
+def resolve_media_path(name: str, what: str = "file", expect: str = "file") -> str:
+    """Resolved path of a path-taking loader's ``name``; refuses anything outside the permitted folders.
+
+    Relative names are inside ComfyUI's input folder (``name [output]`` / ``name [temp]``: those
+    folders). Absolute names must lie in ComfyUI's input, output or temp folder or under a
+    ``steadyframe_media`` folder. Symlinks and ``..`` are resolved before the check.
+    ``expect``: "file" or "folder".
+    """
+    import folder_paths
+
+    base_dir = folder_paths.get_input_directory()
+    stripped = name.strip()
+    for annotation in _ANNOTATIONS:
+        if stripped.endswith(annotation):
+            base_dir = folder_paths.get_directory_by_type(annotation[1:-1])
+            stripped = stripped[: -len(annotation)].rstrip()
+            break
+    return resolve_allowed(stripped, base_dir, permitted_roots(), what, expect, ALLOW_HINT)
+
+
+def permitted_roots() -> list[str]:
+    """Every folder a path-taking loader may read: ComfyUI's input, output and temp, then the listed ones."""
+    import folder_paths
+
+    return [folder_paths.get_input_directory(), folder_paths.get_output_directory(),
+            folder_paths.get_temp_directory(), *allowed_media_roots()]
+
+
+def resolve_video_file(name: str) -> str:
+    """Load Video Frames (Path)'s ``path``: a video file by the path rule (see ``resolve_media_path``)."""
+    return resolve_media_path(name, "video file")
+
+
+def media_fingerprint(name: str) -> str | float:
+    """Changes whenever the file behind a path-taking loader's ``name`` does; NaN when it is refused."""
+    try:
+        path = resolve_media_path(name, "video file")
+    except ValueError:
+        return float("nan")
+    stat = os.stat(path)
+    return f"{path}:{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def check_media_path(name: str | None, what: str = "file", expect: str = "file") -> bool | str:
+    """True, or why ``name`` is refused (validate_inputs); True for None (a linked input, checked when it runs)."""
+    if name is None:
+        return True
+    try:
+        resolve_media_path(name, what, expect)
+    except ValueError as exc:
+        return str(exc)
+    return True
 
 
 def check_video_name(name: str) -> bool | str:

@@ -7,7 +7,8 @@ from .video_files import resolve_video_path
 
 
 def load_video_outputs(video: str, force_rate: float = 0.0, custom_width: int = 0, custom_height: int = 0,
-                       frame_load_cap: int = 0, skip_first_frames: int = 0, select_every_nth: int = 1) -> tuple:
+                       frame_load_cap: int = 0, skip_first_frames: int = 0, select_every_nth: int = 1,
+                       *, resolve=resolve_video_path) -> tuple:
     """``(images, frame_count, fps, audio, core VIDEO, mask, video_info)`` of a file in ComfyUI's input folder.
 
     ``images``: (F, H, W, 3) float 0..1; ``audio``: core AUDIO under those frames, or None
@@ -15,10 +16,12 @@ def load_video_outputs(video: str, force_rate: float = 0.0, custom_width: int = 
     ComfyUI's LoadImage convention (1 - alpha: 1 = transparent; zeros for files without
     alpha). ``video_info``: :class:`~video.info.LoadedVideoInfo`. Cancel is checked after
     every decoded frame, skipped ones included.
+    ``resolve`` turns ``video`` into a checked path (Load Video Frames (Path) passes
+    ``resolve_media_path``).
     """
     from comfy_api.v0_0_2 import InputImpl
 
-    path = resolve_video_path(video)
+    path = resolve(video)
     selection = FrameSelection(
         force_rate=exact_rate(force_rate) if force_rate else None,
         skip_first_frames=skip_first_frames, select_every_nth=select_every_nth, frame_load_cap=frame_load_cap)

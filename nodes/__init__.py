@@ -17,6 +17,8 @@ NODE_MODULES = (
     "video_nodes",
     "vid2vid_nodes",
     "timing_nodes",
+    "image_folder_nodes",
+    "video_path_nodes",
 )
 
 

@@ -19,6 +19,7 @@ NODE_MODULES = (
     "timing_nodes",
     "image_folder_nodes",
     "video_path_nodes",
+    "preview_nodes",
 )
 
 

@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 from ..video import FrameSelection, exact_rate, load_audio, load_video, probe
+from .chunk_source import check_chunk_frames, narrow_to_chunk
 from .runtime import comfy_progress_bar, throw_if_interrupted
 from .video_files import resolve_video_path
 
 
 def load_video_outputs(video: str, force_rate: float = 0.0, custom_width: int = 0, custom_height: int = 0,
-                       frame_load_cap: int = 0, skip_first_frames: int = 0, select_every_nth: int = 1) -> tuple:
+                       frame_load_cap: int = 0, skip_first_frames: int = 0, select_every_nth: int = 1,
+                       chunk=None) -> tuple:
     """``(images, frame_count, fps, audio, core VIDEO)`` of a file in ComfyUI's input folder.
 
     ``images``: (F, H, W, 3) float 0..1; ``audio``: core AUDIO under those frames, or None
     when the file has none; the VIDEO is the whole source file. Cancel is checked after
-    every decoded frame, skipped ones included.
+    every decoded frame, skipped ones included. ``chunk`` (chunking.plan.Chunk): only its
+    frames [first, end) of the selected sequence.
     """
     from comfy_api.v0_0_2 import InputImpl
 
@@ -20,6 +23,7 @@ def load_video_outputs(video: str, force_rate: float = 0.0, custom_width: int = 
     selection = FrameSelection(
         force_rate=exact_rate(force_rate) if force_rate else None,
         skip_first_frames=skip_first_frames, select_every_nth=select_every_nth, frame_load_cap=frame_load_cap)
+    selection = narrow_to_chunk(selection, chunk)
     info = probe(path)
     expected = selection.expected_count(info.frame_count, info.duration)
     progress = comfy_progress_bar(expected)
@@ -29,6 +33,7 @@ def load_video_outputs(video: str, force_rate: float = 0.0, custom_width: int = 
         progress.update_absolute(min(count, expected), expected)
 
     loaded = load_video(path, selection, custom_width, custom_height, on_frame, on_decode=throw_if_interrupted)
+    check_chunk_frames(video, int(loaded.images.shape[0]), chunk)
     audio = load_audio(path, loaded.start_time, loaded.end_time) if info.has_audio else None
     return (loaded.images, int(loaded.images.shape[0]), float(loaded.frame_rate), audio,
             InputImpl.VideoFromFile(path))

@@ -17,6 +17,7 @@ NODE_MODULES = (
     "video_nodes",
     "vid2vid_nodes",
     "timing_nodes",
+    "chunk_nodes",
 )
 
 

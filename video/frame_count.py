@@ -7,6 +7,7 @@ fraction of a second per minute of video.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Optional
 
 from .containers import open_input, stream_rate, video_stream
 from .rates import FrameSelection, RateStepper
@@ -46,12 +47,13 @@ def packet_times(path: str) -> tuple[list[Fraction], Fraction, Fraction]:
     return times, times[-1] + duration, time_base
 
 
-def count_selected(path: str, selection: FrameSelection = FrameSelection()) -> int:
+def count_selected(path: str, selection: Optional[FrameSelection] = None) -> int:
     """Frames :func:`video.load_video` returns for ``selection``, without decoding any.
 
     Without ``force_rate`` every frame counts once; with it, the ticks of the output clock
-    that the frames cover (as the loader resamples).
+    that the frames cover (as the loader resamples). ``selection``: None = every frame.
     """
+    selection = selection or FrameSelection()
     if is_animated_webp(path):
         _, _, durations = webp_timing(path)
         times = [Fraction(sum(durations[:i]), 1000) for i in range(len(durations))]

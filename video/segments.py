@@ -165,7 +165,9 @@ def join_segments(segments: Sequence[str], frame_counts: Sequence[int], path: st
                 out.metadata[key] = value if isinstance(value, str) else json.dumps(value)
             template = first.streams.video[0]
             stream = out.add_stream_from_template(template)
-            muxer = AudioMuxer(out, fmt.audio_codec, audio, Fraction(total) / rate) if audio is not None else None
+            muxer = None
+            if audio is not None and fmt.audio_codec:
+                muxer = AudioMuxer(out, fmt.audio_codec, audio, Fraction(total) / rate)
             before = 0
             for _ in range(plays):
                 for segment, frames in zip(segments, frame_counts):

@@ -50,7 +50,9 @@ def state_folder(folder: str) -> str:
 
 def segment_folder(folder: str, writer: str) -> str:
     """Where writer ``writer`` (a node id) keeps its per-chunk segments."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(writer)) or "_"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(writer))
+    if safe in ("", ".", ".."):
+        safe = "_"
     return os.path.join(folder, "segments", safe)
 
 

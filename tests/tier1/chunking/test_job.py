@@ -5,8 +5,7 @@ import os
 import pytest
 
 from steadyframe.chunking import ChunkPlan
-from steadyframe.chunking.job import (job_id, next_index, read_manifest, record_done, segment_folder, start_chunk,
-                                      write_manifest)
+from steadyframe.chunking.job import job_id, next_index, read_manifest, record_done, segment_folder, start_chunk, write_manifest
 
 PROMPT = {"1": {"class_type": "SteadyFrameLoadVideoChunked", "inputs": {"video": "a.mp4", "chunk_frames": 8}},
           "3": {"class_type": "SteadyFrameVideoCombine", "inputs": {"images": ["1", 0], "chunk": ["1", 4]}}}

@@ -15,8 +15,16 @@ from steadyframe.chunking import ChunkPlan
 from steadyframe.chunking.job import record_done, segment_folder, start_chunk
 from steadyframe.video import FrameSelection, encode_video, load_audio, load_video, output_format, read_metadata
 from steadyframe.video.frame_count import chunk_selection, count_selected
-from steadyframe.video.segments import (audio_path, check_chunkable, join_segments, new_frames, publish_folder,
-                                        save_segment_audio, write_png_frames, write_segment)
+from steadyframe.video.segments import (
+    audio_path,
+    check_chunkable,
+    join_segments,
+    new_frames,
+    publish_folder,
+    save_segment_audio,
+    write_png_frames,
+    write_segment,
+)
 from support.video_clips import frame_numbers, numbered_frames, smooth_frames, tone
 
 LOSSLESS = {"crf": 0, "pix_fmt": "yuv444p"}  # libx264 qp 0 on 4:4:4: decoded frames equal, however the GOP is cut

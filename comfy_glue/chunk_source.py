@@ -7,7 +7,7 @@ from typing import Optional
 from ..chunking.job import job_folder, job_id, start_chunk
 from ..chunking.plan import Chunk, ChunkPlan
 from ..video import FrameSelection, exact_rate
-from ..video.frame_count import chunk_selection, count_selected
+from ..video.frame_count import chunk_selection, count_selected, seekable_selection
 from .chunk_job import check_one_source, jobs_root, writers_in
 from .video_files import resolve_video_path, video_fingerprint
 
@@ -18,9 +18,15 @@ def selection_of(force_rate: float, frame_load_cap: int, skip_first_frames: int,
                           frame_load_cap=frame_load_cap)
 
 
-def narrow_to_chunk(selection: FrameSelection, chunk: Optional[Chunk]) -> FrameSelection:
-    """Load Video's selection cut to ``chunk``'s frames [first, end); unchanged without a chunk."""
-    return selection if chunk is None else chunk_selection(selection, chunk.first, chunk.end)
+def narrow_to_chunk(selection: FrameSelection, chunk: Optional[Chunk], path: str) -> FrameSelection:
+    """Load Video's selection of ``path`` cut to ``chunk``'s frames [first, end); unchanged without a chunk.
+
+    Put in a form that seeks near the chunk instead of decoding from the start when the file
+    allows it (same frames either way).
+    """
+    if chunk is None:
+        return selection
+    return seekable_selection(path, chunk_selection(selection, chunk.first, chunk.end))
 
 
 def check_chunk_frames(video: str, loaded: int, chunk: Optional[Chunk]) -> None:

@@ -23,7 +23,7 @@ def load_video_outputs(video: str, force_rate: float = 0.0, custom_width: int = 
     selection = FrameSelection(
         force_rate=exact_rate(force_rate) if force_rate else None,
         skip_first_frames=skip_first_frames, select_every_nth=select_every_nth, frame_load_cap=frame_load_cap)
-    selection = narrow_to_chunk(selection, chunk)
+    selection = narrow_to_chunk(selection, chunk, path)
     info = probe(path)
     expected = selection.expected_count(info.frame_count, info.duration)
     progress = comfy_progress_bar(expected)

@@ -83,3 +83,26 @@ def chunk_selection(selection: FrameSelection, first: int, end: int) -> FrameSel
     return FrameSelection(force_rate=selection.force_rate,
                           skip_first_frames=selection.skip_first_frames + first * selection.select_every_nth,
                           select_every_nth=selection.select_every_nth, frame_load_cap=end - first)
+
+
+def seekable_selection(path: str, selection: FrameSelection) -> FrameSelection:
+    """``selection`` in a form the loader can seek for, returning the very same frames.
+
+    Without ``force_rate`` the loader decodes from the start to count frames (a variable-rate
+    file's frame numbers are only known by counting), so chunk k of a long video would decode
+    every frame before it. When the packets show a constant rate (frame i at i / rate, within
+    one timestamp tick), resampling to that rate picks exactly frame i at tick i, and the
+    resampling path seeks to the keyframe before a long skip. Other files, GIF and animated
+    WebP are returned unchanged.
+    """
+    if selection.force_rate or not selection.skip_first_frames or is_animated_webp(path):
+        return selection
+    with open_input(path) as container:
+        if container.format.name == "gif":
+            return selection
+        rate = stream_rate(video_stream(container, path))
+    times, end, time_base = packet_times(path)
+    if any(abs(t - i / rate) > time_base for i, t in enumerate(times)) or abs(end - len(times) / rate) > time_base:
+        return selection
+    return FrameSelection(force_rate=rate, skip_first_frames=selection.skip_first_frames,
+                          select_every_nth=selection.select_every_nth, frame_load_cap=selection.frame_load_cap)

@@ -14,7 +14,7 @@ import torch
 from steadyframe.chunking import ChunkPlan
 from steadyframe.chunking.job import record_done, segment_folder, start_chunk
 from steadyframe.video import FrameSelection, encode_video, load_audio, load_video, output_format, read_metadata
-from steadyframe.video.frame_count import chunk_selection, count_selected
+from steadyframe.video.frame_count import chunk_selection, count_selected, seekable_selection
 from steadyframe.video.segments import (
     audio_path,
     check_chunkable,
@@ -154,8 +154,10 @@ def test_count_by_packets_and_chunk_selection_match_the_loader(tmp_path, selecti
     plan = ChunkPlan(int(whole.shape[0]), 4, 1)
     for index in range(plan.count):
         chunk = plan.chunk(index)
-        part = load_video(path, chunk_selection(selection, chunk.first, chunk.end)).images
+        narrowed = chunk_selection(selection, chunk.first, chunk.end)
+        part = load_video(path, narrowed).images
         assert torch.equal(part, whole[chunk.first:chunk.end]), index
+        assert torch.equal(load_video(path, seekable_selection(path, narrowed)).images, part), index
 
 
 def test_chunked_loop_resumes_at_the_failed_chunk(tmp_path):
@@ -194,3 +196,45 @@ def test_chunked_loop_resumes_at_the_failed_chunk(tmp_path):
     assert os.stat(first_segment).st_mtime_ns == written
     assert torch.equal(load_video(str(tmp_path / "out.mp4")).images, load_video(source).images)
     assert json.loads(open(os.path.join(folder, "manifest.json")).read())["complete"]
+
+
+def _short_gop_clip(path, count, rate=8):
+    """h264 with a keyframe every 8 frames, numbered grey frames (lossless)."""
+    frames = (numbered_frames(count) * 255 + 0.5).to(torch.uint8).numpy()
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv444p"
+        stream.codec_context.gop_size = 8
+        stream.options = {"qp": "0", "keyint_min": "8", "sc_threshold": "0"}
+        for array in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def test_a_late_chunk_of_a_constant_rate_file_seeks_instead_of_decoding_from_the_start(tmp_path):
+    path = str(tmp_path / "long.mp4")
+    _short_gop_clip(path, 64)
+    whole = load_video(path).images
+    plan = ChunkPlan(count_selected(path), 10, 2)
+    late = plan.chunk(5)  # frames 48..59
+    plain = chunk_selection(FrameSelection(), late.first, late.end)
+    fast = seekable_selection(path, plain)
+    assert fast.force_rate == 8 and fast.skip_first_frames == 48
+    slow_load, fast_load = load_video(path, plain), load_video(path, fast)
+    assert torch.equal(fast_load.images, whole[late.first:late.end])
+    assert torch.equal(slow_load.images, fast_load.images) and fast_load.frame_rate == slow_load.frame_rate
+    assert (fast_load.start_time, fast_load.end_time) == (slow_load.start_time, slow_load.end_time)
+    assert slow_load.decoded_frames >= 60 and fast_load.decoded_frames <= 20
+
+
+def test_variable_rate_files_are_not_resampled_for_seeking(tmp_path):
+    from support.video_clips import write_vfr_mkv
+
+    path = str(tmp_path / "vfr.mkv")
+    write_vfr_mkv(path, [0, 100, 150, 400, 500, 520, 900, 1000, 1500, 1600, 1700, 2500], 2600)
+    selection = FrameSelection(skip_first_frames=9)
+    assert seekable_selection(path, selection) == selection
+    assert frame_numbers(load_video(path, selection).images, 12) == [9, 10, 11]

@@ -112,17 +112,25 @@ def next_index(manifest: Optional[dict]) -> int:
     return index
 
 
-def start_chunk(folder: str, job: str, plan: ChunkPlan, writers: list[str]) -> Chunk:
+def start_chunk(folder: str, job: str, plan: ChunkPlan, writers: list[str], expect: Optional[int] = None) -> Optional[Chunk]:
     """The chunk this run handles: the first one not done.
 
     A new job, a job whose plan changed, or a finished job (queued again: the user asks for the
     video once more) starts at chunk 0 with an empty folder; otherwise the run resumes where
     the chain stopped. ``writers``: ids of the nodes that must record each chunk.
+
+    ``expect``: the chunk a re-queued run was queued for. When that chunk is no longer the next
+    one (the workflow was queued twice and another run got there first, or the job finished),
+    returns None and changes nothing: the stale run must do nothing rather than start the job
+    over.
     """
     if not writers:
         raise ValueError("a chunked run needs a Video Combine whose chunk input is connected: nothing would record "
                          "the chunks, so the chain could never move on")
     manifest = read_manifest(folder)
+    if expect is not None and (manifest is None or manifest.get("complete") or not _matches(manifest, plan)
+                               or next_index(manifest) != expect):
+        return None
     if manifest is None or manifest.get("complete") or not _matches(manifest, plan) or manifest.get("job") != job:
         if os.path.isdir(folder):
             shutil.rmtree(folder)

@@ -56,6 +56,19 @@ def check_one_source(prompt: dict, node_id: str) -> None:
                          f"a chunked run follows one: feed the others from node {node_id}'s chunk output")
 
 
+def expected_index(prompt: dict, node_id: str) -> Optional[int]:
+    """The chunk a re-queued prompt was queued for (None for a prompt the user queued)."""
+    value = (((prompt.get(str(node_id)) or {}).get("_meta")) or {}).get(MARKER)
+    return value if isinstance(value, int) else None
+
+
+def blocked_outputs(count: int) -> tuple:
+    """Outputs that silently stop every node after the chunk source (a stale re-queued run)."""
+    from comfy_execution.graph_utils import ExecutionBlocker
+
+    return tuple(ExecutionBlocker(None) for _ in range(count))
+
+
 def folder_of(chunk: Chunk) -> str:
     """The job folder of ``chunk`` (its state folder's parent)."""
     if not chunk.state_dir:
@@ -92,7 +105,13 @@ def queue_next(prompt: dict, extra_pnginfo: Optional[dict], marker: dict[str, An
     extra_data: dict[str, Any] = {MARKER: marker}
     if extra_pnginfo:
         extra_data["extra_pnginfo"] = extra_pnginfo
-    body: dict[str, Any] = {"prompt": clean_prompt(prompt), "extra_data": extra_data}
+    queued = clean_prompt(prompt)
+    for node in queued.values():
+        if node.get("class_type") in SOURCE_TYPES:
+            # Which chunk this prompt is for, where the job id does not look (titles and _meta do
+            # not count): a duplicate that finds its chunk done does nothing (chunking.job.start_chunk).
+            node["_meta"] = {**(node.get("_meta") or {}), MARKER: marker["index"]}
+    body: dict[str, Any] = {"prompt": queued, "extra_data": extra_data}
     client_id = current_client_id()
     if client_id is not None:
         body["client_id"] = client_id

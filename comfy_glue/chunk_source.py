@@ -8,7 +8,7 @@ from ..chunking.job import job_folder, job_id, start_chunk
 from ..chunking.plan import Chunk, ChunkPlan
 from ..video import FrameSelection, exact_rate
 from ..video.frame_count import chunk_selection, count_selected, seekable_selection
-from .chunk_job import check_one_source, jobs_root, writers_in
+from .chunk_job import check_one_source, expected_index, jobs_root, writers_in
 from .video_files import resolve_video_path, video_fingerprint
 
 
@@ -38,8 +38,11 @@ def check_chunk_frames(video: str, loaded: int, chunk: Optional[Chunk]) -> None:
 
 
 def plan_chunk(video: str, selection: FrameSelection, chunk_frames: int, overlap: int, prompt: dict,
-               node_id: str) -> Chunk:
-    """The chunk this run of ``prompt`` handles: the first one of its job not done yet."""
+               node_id: str) -> Optional[Chunk]:
+    """The chunk this run of ``prompt`` handles: the first one of its job not done yet.
+
+    None for a re-queued run whose chunk another run already did (see chunking.job.start_chunk).
+    """
     path = resolve_video_path(video)
     total = count_selected(path, selection)
     if total < 1:
@@ -48,4 +51,4 @@ def plan_chunk(video: str, selection: FrameSelection, chunk_frames: int, overlap
     plan = ChunkPlan(total, chunk_frames, min(overlap, chunk_frames - 1))
     check_one_source(prompt, node_id)
     job = job_id(prompt, str(video_fingerprint(video)))
-    return start_chunk(job_folder(jobs_root(), job), job, plan, writers_in(prompt))
+    return start_chunk(job_folder(jobs_root(), job), job, plan, writers_in(prompt), expected_index(prompt, node_id))

@@ -3,6 +3,7 @@
 The work is in ``chunking/`` and ``video/``; ``comfy_glue/chunk_*.py`` adds the job folder under
 ComfyUI's output folder and the re-queueing through ComfyUI's own queue.
 """
+from ..comfy_glue.chunk_job import blocked_outputs
 from ..comfy_glue.chunk_source import plan_chunk, selection_of
 from ..comfy_glue.video_files import check_video_name, input_videos
 from ..comfy_glue.video_load import load_video_outputs
@@ -70,6 +71,8 @@ class SteadyFrameLoadVideoChunked(io.ComfyNode):
                 select_every_nth=1, chunk_frames=64, overlap=8) -> io.NodeOutput:
         selection = selection_of(force_rate, frame_load_cap, skip_first_frames, select_every_nth)
         chunk = plan_chunk(video, selection, chunk_frames, overlap, cls.hidden.prompt or {}, str(cls.hidden.unique_id))
+        if chunk is None:  # a duplicate re-queued run whose chunk is done: nothing to do
+            return io.NodeOutput(*blocked_outputs(6))
         images, count, fps, audio, _video = load_video_outputs(video, force_rate, custom_width, custom_height,
                                                                frame_load_cap, skip_first_frames, select_every_nth, chunk)
         return io.NodeOutput(images, count, fps, audio, chunk, chunk.plan.total_frames)

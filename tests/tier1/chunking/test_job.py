@@ -81,3 +81,19 @@ def test_no_writer_and_bad_manifest_are_clear_errors(tmp_path):
         read_manifest(str(folder))
     assert next_index(None) == 0
     assert segment_folder("/j", "../x").endswith(os.path.join("segments", ".._x"))
+
+
+def test_a_stale_requeued_run_does_nothing(tmp_path):
+    plan = ChunkPlan(12, 4)
+    folder = str(tmp_path / "job")
+    chunk = start_chunk(folder, "j", plan, ["3"])
+    record_done(chunk, folder, "3")
+    assert start_chunk(folder, "j", plan, ["3"], expect=1).index == 1  # the run queued for chunk 1
+    before = read_manifest(folder)
+    assert start_chunk(folder, "j", plan, ["3"], expect=0) is None  # chunk 0 is done: a duplicate
+    for index in (1, 2):
+        record_done(plan.chunk(index, "j", ""), folder, "3")
+    assert read_manifest(folder)["complete"]
+    assert start_chunk(folder, "j", plan, ["3"], expect=2) is None  # does not start the job over
+    assert read_manifest(folder)["complete"] and before["done"] == {"0": ["3"]}
+    assert start_chunk(str(tmp_path / "none"), "j", plan, ["3"], expect=1) is None

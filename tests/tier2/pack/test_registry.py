@@ -24,7 +24,7 @@ def test_entrypoint_returns_the_extension_with_every_node(pack_nodes):
     assert isinstance(extension, ComfyExtension)
     listed = asyncio.run(extension.get_node_list())
     assert listed == pack_nodes.node_classes()
-    assert len({cls.GET_SCHEMA().node_id for cls in listed}) == len(listed) == 18
+    assert len({cls.GET_SCHEMA().node_id for cls in listed}) == len(listed) == 19
 
 
 def test_node_naming(pack_nodes):

@@ -127,3 +127,19 @@ def test_failed_chunk_resumes_where_it_stopped(server, tmp_path):
     assert frame_numbers(_decoded(final), FRAMES) == list(range(FRAMES))
     assert json.loads((job / "manifest.json").read_text())["complete"]
     assert written > 0
+
+
+def test_a_duplicate_requeued_chunk_does_nothing(server, tmp_path):
+    """A re-queued prompt for a chunk that is already done (queued twice) neither runs nor restarts the job."""
+    from support.server_queue import run_prompt
+
+    prompt = chunked_prompt("same.mp4", "twice")
+    done = _run_workflow(server, prompt, tmp_path)
+    assert done.returncode == 0, done.stderr
+    before = sorted(p.name for p in server.output_directory.glob("twice*"))
+    stale = json.loads(json.dumps(prompt))
+    stale["1"]["_meta"] = {"steadyframe_chunk": 1}  # what a re-queued chunk carries
+    entry = run_prompt(server, stale, {}, "steadyframe-chunk-test", timeout=300)
+    assert entry["status"]["status_str"] == "success"
+    assert "steadyframe_chunk" not in json.dumps(entry.get("outputs") or {})  # Video Combine never ran
+    assert sorted(p.name for p in server.output_directory.glob("twice*")) == before == ["twice_00001_.mp4"]

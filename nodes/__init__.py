@@ -20,6 +20,7 @@ NODE_MODULES = (
     "image_folder_nodes",
     "video_path_nodes",
     "preview_nodes",
+    "chunk_nodes",
 )
 
 

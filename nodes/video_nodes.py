@@ -3,11 +3,12 @@
 The work is in the ``video`` package; ``comfy_glue/video_*.py`` adds ComfyUI's folders,
 progress bar, Cancel and core VIDEO objects.
 """
+from ..comfy_glue.chunk_combine import combine_chunk
 from ..comfy_glue.video_combine import combine_video
 from ..comfy_glue.video_files import check_video_name, input_videos, video_fingerprint
 from ..comfy_glue.video_load import load_video_outputs
 from ..video import PIX_FMT_CHOICES, available_formats
-from .schema import VideoInfo, category, io, ui
+from .schema import Chunk, VideoInfo, category, io, ui
 
 
 class SteadyFrameLoadVideo(io.ComfyNode):
@@ -39,6 +40,9 @@ class SteadyFrameLoadVideo(io.ComfyNode):
                              tooltip="Drop this many frames from the start (counted after force_rate)."),
                 io.Int.Input("select_every_nth", default=1, min=1, max=1000, step=1,
                              tooltip="Keep one frame in n (after skipping)."),
+                Chunk.Input("chunk", optional=True,
+                            tooltip="Long videos: load only this chunk's frames of the selected sequence "
+                                    "(from Load Video Frames (Chunked)), e.g. a second video in step with the first."),
             ],
             outputs=[
                 io.Image.Output("images", display_name="images",
@@ -74,9 +78,9 @@ class SteadyFrameLoadVideo(io.ComfyNode):
 
     @classmethod
     def execute(cls, video, force_rate=0.0, custom_width=0, custom_height=0, frame_load_cap=0,
-                skip_first_frames=0, select_every_nth=1) -> io.NodeOutput:
+                skip_first_frames=0, select_every_nth=1, chunk=None) -> io.NodeOutput:
         return io.NodeOutput(*load_video_outputs(video, force_rate, custom_width, custom_height, frame_load_cap,
-                                                 skip_first_frames, select_every_nth))
+                                                 skip_first_frames, select_every_nth, chunk))
 
 
 class SteadyFrameVideoCombine(io.ComfyNode):
@@ -120,6 +124,9 @@ class SteadyFrameVideoCombine(io.ComfyNode):
                                       "Video Frames' mask round-trips. Stored by vp9-webm (yuv420p), prores-4444-mov, "
                                       "ffv1-mkv, png/png16 sequences, webp, and gif (1 bit: mask >= 0.5 is clear); "
                                       "other formats ignore it with a warning."),
+                Chunk.Input("chunk", optional=True,
+                            tooltip="Long videos: append this chunk's new frames to one output; the file appears "
+                                    "when the last chunk is done, and each chunk queues the next."),
             ],
             outputs=[
                 io.Video.Output("video", display_name="video", tooltip="The written file as a core VIDEO."),
@@ -132,12 +139,21 @@ class SteadyFrameVideoCombine(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, frame_rate, loop_count, filename_prefix, format, pingpong, save_output,
-                crf=19, pix_fmt="auto", audio=None, mask=None) -> io.NodeOutput:
-        saved = combine_video(images, frame_rate, loop_count, filename_prefix, format, pingpong, save_output, crf,
-                              pix_fmt, audio, cls.hidden.prompt, cls.hidden.extra_pnginfo, mask=mask)
+                crf=19, pix_fmt="auto", audio=None, mask=None, chunk=None) -> io.NodeOutput:
+        chain = None
+        if chunk is not None:
+            if mask is not None:
+                raise ValueError("Video Combine: a mask (alpha) cannot be written in a chunked run yet; "
+                                 "disconnect the mask or the chunk")
+            saved, chain = combine_chunk(images, frame_rate, loop_count, filename_prefix, format, pingpong, save_output,
+                                         crf, pix_fmt, audio, cls.hidden.prompt, cls.hidden.extra_pnginfo, chunk,
+                                         cls.hidden.unique_id)
+        else:
+            saved = combine_video(images, frame_rate, loop_count, filename_prefix, format, pingpong, save_output, crf,
+                                  pix_fmt, audio, cls.hidden.prompt, cls.hidden.extra_pnginfo, mask=mask)
         shown = [ui.SavedResult(name, subfolder, io.FolderType(folder)) for name, subfolder, folder in saved.shown]
         preview = ui.PreviewVideo(shown) if saved.is_video else ui.SavedImages(shown, is_animated=saved.animated)
-        return io.NodeOutput(saved.video, saved.path, ui=preview)
+        return io.NodeOutput(saved.video, saved.path, ui=preview if chain is None else {**preview.as_dict(), **chain})
 
 
 class SteadyFrameVideoInfo(io.ComfyNode):

@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 
+from .chain import chain_step, describe_step, overall_label
 from .client import ComfyClient, describe_execution_error
 from .convert import to_api
 from .errors import RunnerError, one_line
@@ -141,6 +142,29 @@ def wait_for_prompt(client: ComfyClient, stream, prompt: dict, prompt_id: str, p
     return entry
 
 
+def follow_prompts(client: ComfyClient, stream, prompt: dict, running: list, progress: ProgressBar,
+                   timeout: float | None, server: ManagedServer | None) -> dict:
+    """Wait for prompt ``running[0]`` and, for a chunked run, every chunk it queues after it.
+
+    ``running[0]`` is kept on the prompt being waited for (what Ctrl-C cancels); returns the last
+    prompt's history entry (the one holding the final files). Any chunk failing fails the run.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        entry = wait_for_prompt(client, stream, prompt, running[0], progress, left, server)
+        step = chain_step(entry)
+        if step is None:
+            return entry
+        progress.note(f"{PROG}: {describe_step(step)}")
+        if not step.get("next_prompt_id"):
+            if step["index"] + 1 < step.get("count", 0):
+                raise RunnerError(f"{describe_step(step)}, but no next chunk was queued")
+            return entry
+        running[0] = step["next_prompt_id"]
+        progress.context = overall_label(step)
+
+
 def run(args) -> int:
     source = args.workflow
     workflow = load_workflow(args.workflow)
@@ -183,11 +207,11 @@ def _run_on(client, workflow, overrides, source, args, progress, folders, server
     stream = client.open_websocket()
     try:
         started = time.monotonic()
-        prompt_id = client.queue_prompt(prompt)
+        running = [client.queue_prompt(prompt)]  # the prompt followed now (a chunked run moves on)
         try:
-            entry = wait_for_prompt(client, stream, prompt, prompt_id, progress, args.timeout, server)
+            entry = follow_prompts(client, stream, prompt, running, progress, args.timeout, server)
         except KeyboardInterrupt:
-            client.interrupt(prompt_id)
+            client.interrupt(running[0])
             raise
     finally:
         stream.close()

@@ -1,0 +1,254 @@
+"""One output video written a chunk at a time: a segment per chunk, joined without re-encoding.
+
+Chunk k's frames arrive as ``images`` (F, H, W, 3) float 0..1 whose first ``lead`` frames the
+previous chunk already wrote; only the rest are encoded. Video formats (mp4, webm, mkv, mov)
+get one file per chunk, each starting on a keyframe, so :func:`join_segments` copies their
+packets into one file with timestamps shifted by the frames before them (the overlap written
+once, nothing re-encoded). The audio under each chunk's new frames is kept as raw samples and
+encoded once while joining, so it plays without gaps at the seams. A PNG sequence writes its
+frames straight into a staging folder under their absolute numbers and renames the folder at
+the end. GIF and WebP are refused: they cannot be appended without holding every frame.
+
+Every file is written under a temporary name and renamed when complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional
+
+import av
+import numpy as np
+import torch
+
+from .audio import AudioMuxer
+from .chunks import uint8_chunks
+from .encode import encode_video
+from .formats import OutputFormat, output_format
+
+
+def check_chunkable(fmt: OutputFormat, pingpong: bool, loop_count: int) -> None:
+    """A ValueError when ``fmt`` and the options cannot be written a chunk at a time."""
+    if fmt.kind in ("gif", "webp"):
+        raise ValueError(f"{fmt.name} cannot be written in chunks (the whole animation is encoded at once); "
+                         f"choose a video format or png-sequence for a chunked run")
+    if pingpong:
+        raise ValueError("pingpong needs every frame at once; turn it off for a chunked run")
+    if fmt.kind == "png" and loop_count:
+        raise ValueError("loop_count must be 0 for a chunked png-sequence")
+
+
+def new_frames(images: torch.Tensor, lead: int, new: int, where: str = "") -> torch.Tensor:
+    """The frames a chunk adds: ``images`` holds either ``lead + new`` frames or only the ``new`` ones."""
+    count = int(images.shape[0])
+    if count == lead + new:
+        return images[lead:]
+    if count == new:
+        return images
+    raise ValueError(f"{where}expected {lead + new} frames ({lead} overlap + {new} new) or the {new} new ones "
+                     f"for this chunk, got {count}; a node that changes the frame count must trim the overlap itself")
+
+
+def segment_path(folder: str, index: int, fmt: OutputFormat) -> str:
+    return os.path.join(folder, f"segment-{index:05}.{fmt.extension}")
+
+
+def audio_path(folder: str, index: int) -> str:
+    return os.path.join(folder, f"audio-{index:05}.npy")
+
+
+def write_segment(images: torch.Tensor, folder: str, index: int, format_name: str, frame_rate, crf: int = 19,
+                  pix_fmt: str = "auto", on_frame: Optional[Callable[[int], None]] = None) -> str:
+    """Encode chunk ``index``'s new frames (F, H, W, 3) as ``folder/segment-<index>.<ext>``; returns its path.
+
+    Writing the same chunk again (after a failure) replaces the segment.
+    """
+    fmt = output_format(format_name)
+    if fmt.kind != "av":
+        raise ValueError(f"{format_name}: only video formats are written as segments")
+    os.makedirs(folder, exist_ok=True)
+    path = segment_path(folder, index, fmt)
+    encode_video(images, path, format_name, frame_rate, crf=crf, pix_fmt=pix_fmt, on_frame=on_frame)
+    return path
+
+
+def save_segment_audio(audio: dict, folder: str, index: int, skip_seconds: Fraction, seconds: Fraction) -> str:
+    """Keep the audio under chunk ``index``'s new frames: ``seconds`` of it after ``skip_seconds`` (the overlap).
+
+    ``audio``: core AUDIO ``{"waveform": (1, C, S), "sample_rate"}`` lying under the chunk's frames
+    (as the chunked loaders give it). Cut or padded with silence to exactly ``seconds``; stored as
+    ``(C, S)`` float32 ``.npy`` next to the segment.
+    """
+    waveform = audio["waveform"]
+    if waveform.ndim == 3:
+        waveform = waveform[0]
+    rate = int(audio["sample_rate"])
+    samples = waveform.detach().to("cpu", torch.float32).numpy()
+    start = int(round(skip_seconds * rate))
+    wanted = int(round((skip_seconds + seconds) * rate)) - start
+    part = samples[:, start:start + wanted]
+    if part.shape[1] < wanted:
+        part = np.pad(part, ((0, 0), (0, wanted - part.shape[1])))
+    os.makedirs(folder, exist_ok=True)
+    path = audio_path(folder, index)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=folder)
+    os.close(handle)
+    try:
+        np.save(temporary, np.ascontiguousarray(part), allow_pickle=False)
+        with open(temporary + ".rate", "w", encoding="utf-8") as out:
+            out.write(str(rate))
+        os.replace(temporary + ".rate", path + ".rate")
+        os.replace(temporary, path)
+    except BaseException:
+        for leftover in (temporary, temporary + ".rate"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        raise
+    return path
+
+
+def _load_segment_audio(paths: Sequence[str]) -> Optional[dict]:
+    """The chunks' audio end to end as a core AUDIO dict; None when no chunk had audio."""
+    parts, rate = [], None
+    for path in paths:
+        with open(path + ".rate", encoding="utf-8") as handle:
+            this_rate = int(handle.read().strip())
+        if rate is not None and this_rate != rate:
+            raise ValueError(f"{path}: audio at {this_rate} Hz after chunks at {rate} Hz; every chunk needs the same rate")
+        rate = this_rate
+        parts.append(np.load(path, allow_pickle=False))
+    if not parts:
+        return None
+    channels = max(p.shape[0] for p in parts)
+    parts = [p if p.shape[0] == channels else np.repeat(p[:1], channels, axis=0) for p in parts]
+    return {"waveform": torch.from_numpy(np.concatenate(parts, axis=1)).unsqueeze(0), "sample_rate": rate}
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    path: str
+    frame_count: int
+
+
+def join_segments(segments: Sequence[str], frame_counts: Sequence[int], path: str, format_name: str, frame_rate,
+                  loop_count: int = 0, audio_files: Sequence[str] = (), metadata: Optional[dict] = None) -> JoinResult:
+    """Copy the segments' video packets into one file at ``path`` (atomically), without re-encoding.
+
+    ``frame_counts[i]``: frames in ``segments[i]``; segment i's timestamps are shifted by the
+    frames before it, so the joined file has exactly ``sum(frame_counts)`` frames at
+    ``frame_rate``. ``loop_count``: extra plays, as Video Combine writes them (the segments are
+    copied again). ``audio_files``: the chunks' audio (:func:`save_segment_audio`), encoded
+    once under the whole video, padded with silence to its length.
+    """
+    fmt = output_format(format_name)
+    if fmt.kind != "av":
+        raise ValueError(f"{format_name}: only video formats are joined from segments")
+    if not segments or len(segments) != len(frame_counts):
+        raise ValueError(f"{len(segments)} segments with {len(frame_counts)} frame counts")
+    rate = Fraction(frame_rate)
+    plays = loop_count + 1
+    total = sum(frame_counts) * plays
+    audio = _load_segment_audio(audio_files) if audio_files else None
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    partial = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.partial")
+    options = {"movflags": "use_metadata_tags"} if fmt.container == "mp4" else {}
+    try:
+        with av.open(segments[0]) as first, av.open(partial, mode="w", format=fmt.container, options=options) as out:
+            for key, value in (metadata or {}).items():
+                out.metadata[key] = value if isinstance(value, str) else json.dumps(value)
+            template = first.streams.video[0]
+            stream = out.add_stream_from_template(template)
+            muxer = None
+            if audio is not None and fmt.audio_codec:
+                muxer = AudioMuxer(out, fmt.audio_codec, audio, Fraction(total) / rate)
+            before = 0
+            for _ in range(plays):
+                for segment, frames in zip(segments, frame_counts):
+                    _copy_packets(segment, template, out, stream, Fraction(before) / rate)
+                    before += frames
+                    if muxer is not None:
+                        muxer.write_until(Fraction(before) / rate)
+            if muxer is not None:
+                muxer.finish()
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
+    return JoinResult(path, total)
+
+
+def _copy_packets(segment: str, template, out, stream, offset: Fraction) -> None:
+    with av.open(segment) as source:
+        video = source.streams.video[0]
+        if (video.codec_context.name, video.codec_context.width, video.codec_context.height) != (
+                template.codec_context.name, template.codec_context.width, template.codec_context.height):
+            raise ValueError(f"{segment}: {video.codec_context.name} {video.codec_context.width}x"
+                             f"{video.codec_context.height} differs from the first segment's "
+                             f"{template.codec_context.name} {template.codec_context.width}x{template.codec_context.height}; "
+                             f"every chunk must give frames of one size")
+        time_base = Fraction(video.time_base)
+        shift = int(round(offset / time_base))
+        for packet in source.demux(video):
+            if packet.size == 0:
+                continue
+            if packet.pts is not None:
+                packet.pts += shift
+            if packet.dts is not None:
+                packet.dts += shift
+            packet.stream = stream
+            packet.time_base = video.time_base
+            out.mux(packet)
+
+
+# --- PNG sequences ----------------------------------------------------------------------------
+
+def write_png_frames(images: torch.Tensor, folder: str, first_number: int, metadata: Optional[dict] = None,
+                     on_frame: Optional[Callable[[int], None]] = None) -> list[str]:
+    """Write (F, H, W, 3) frames as ``frame_<n>.png`` with n = ``first_number`` + 1 ... (absolute, 1-based).
+
+    Each file is written under a temporary name and renamed. ``metadata`` goes into the frame
+    numbered 1 only (the workflow, as in an unchunked sequence).
+    """
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    os.makedirs(folder, exist_ok=True)
+    written = []
+    for n, array in enumerate(uint8_chunks(images, list(range(int(images.shape[0]))))):
+        number = first_number + n + 1
+        info = None
+        if number == 1 and metadata:
+            info = PngInfo()
+            for key, value in metadata.items():
+                info.add_text(key, value if isinstance(value, str) else json.dumps(value))
+        name = os.path.join(folder, f"frame_{number:05}.png")
+        temporary = os.path.join(folder, f".frame_{number:05}.png.partial")
+        Image.fromarray(array).save(temporary, format="PNG", pnginfo=info, compress_level=4)
+        os.replace(temporary, name)
+        written.append(name)
+        if on_frame is not None:
+            on_frame(n + 1)
+    return written
+
+
+def publish_folder(staging: str, path: str) -> list[str]:
+    """Rename the finished PNG staging folder to ``path`` (one atomic step); returns its frame files."""
+    if os.path.exists(path):
+        raise ValueError(f"{path} already exists; a PNG sequence is written into a new folder")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        os.replace(staging, path)
+    except OSError:  # another file system: copy under a hidden name, then rename
+        hidden = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.partial")
+        shutil.copytree(staging, hidden)
+        os.replace(hidden, path)
+        shutil.rmtree(staging)
+    return sorted(os.path.join(path, name) for name in os.listdir(path) if name.endswith(".png"))

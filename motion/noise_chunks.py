@@ -188,7 +188,13 @@ def chunk_noise(mode: str, frame_shape: Sequence[int], total: int, first: int, e
     ``(end - first - 1, 2, Hi, Wi)`` flows between this chunk's frames (flow-warped only).
     Returns ``(noise (end - first, C, H, W) in dtype, carry for the next chunk or None)``.
     """
-    mode = NoiseMode.parse(mode, "noise mode")
+    parsed = NoiseMode.parse(mode, "noise mode")
+    return _chunk_noise(parsed, frame_shape, total, first, end, seed, dtype, carried, next_first, strength,
+                        context_length, context_overlap, forward_flow, subdivisions, progress)
+
+
+def _chunk_noise(mode: NoiseMode, frame_shape, total, first, end, seed, dtype, carried, next_first, strength,
+                 context_length, context_overlap, forward_flow, subdivisions, progress):
     channels, height, width = (int(s) for s in frame_shape)
     key = _carry_key(mode, seed, frame_shape, total, dtype)
     if carried is not None:

@@ -419,14 +419,31 @@ def find_scene_cuts(stats: ClipStatistics, threshold: float = 0.5, step_frames: 
     count = stats.mean.shape[0]
     if count < 2:
         return []
-    cuts = set()
-    corr = (stats.structure[1:] * stats.structure[:-1]).sum(dim=1)
-    both_flat = stats.flat[1:] & stats.flat[:-1]
+    return cuts_from_changes(structure_changes(stats.structure, stats.flat), stats.lab_mean, threshold, step_frames)
+
+
+def structure_changes(structure: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    """1 - correlation of consecutive frames' normalised thumbnails: (F-1,) for (F, 32*32) structure
+    and (F,) flat flags (two flat frames in a row: no change). Each entry depends on its pair only."""
+    corr = (structure[1:] * structure[:-1]).sum(dim=1)
+    both_flat = flat[1:] & flat[:-1]
     corr = torch.where(both_flat, torch.ones_like(corr), corr)
-    for t in torch.nonzero(1.0 - corr > threshold).flatten().tolist():
+    return 1.0 - corr
+
+
+def cuts_from_changes(changes: torch.Tensor, lab_mean: torch.Tensor, threshold: float = 0.5,
+                      step_frames: int = 4) -> list[int]:
+    """The cuts of :func:`find_scene_cuts` from the per-pair structure changes (F-1,) and the
+    per-frame thumbnail Lab colours (F, 3), so a long video can keep these few numbers per frame
+    instead of its thumbnails."""
+    count = lab_mean.shape[0]
+    if count < 2:
+        return []
+    cuts = set()
+    for t in torch.nonzero(changes > threshold).flatten().tolist():
         cuts.add(t + 1)
 
-    lab = stats.lab_mean
+    lab = lab_mean
     step = torch.zeros(count)
     for t in range(1, count):
         before = lab[max(0, t - step_frames):t].median(dim=0).values

@@ -6,9 +6,10 @@ workflow (``io.Hidden.unique_id``), so two Deflicker nodes in one graph never sh
 from __future__ import annotations
 
 import re
-from typing import Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
-from ..chunking import Chunk
+from ..chunking import Chunk, load_state, save_state
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -32,3 +33,16 @@ def next_first(chunk: Chunk) -> Optional[int]:
     if chunk.is_last:
         return None
     return chunk.plan.chunk(chunk.index + 1).first
+
+
+def run_with_state(chunk: Chunk, owner: str, step: Callable[[Optional[tuple]], tuple[Any, Any]]) -> Any:
+    """Run one chunk's work with the state the previous chunk left, and keep what the next needs.
+
+    step(loaded) gets ``(tensors, meta)`` (None on the first chunk) and returns ``(result, carry)``;
+    a carry (anything with ``tensors`` and ``meta``; None on the last chunk) is saved after the
+    work succeeded, so a failed or cancelled chunk leaves the previous state in place.
+    """
+    result, carry = step(load_state(chunk, owner))
+    if carry is not None:
+        save_state(chunk, owner, carry.tensors, carry.meta)
+    return result

@@ -20,7 +20,7 @@ import torch
 from ..flow.keyframe_warp import format_frame_indices
 from ..flow.provider import DEFAULT_FLOW_OPTIONS, ClipFlow, FlowOptions, ProgressFn, check_clip
 from ..flow.sequence import FlowSequence
-from .deflicker_chunks import ChunkSpan
+from .chunk_span import ChunkSpan
 from .keyframes import (
     EdgeMaps,
     KeyframeChoice,

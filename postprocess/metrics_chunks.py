@@ -23,8 +23,8 @@ import torch
 
 from ..flow.provider import DEFAULT_FLOW_OPTIONS, ClipFlow, FlowOptions, ProgressFn, check_clip
 from ..flow.sequence import FlowSequence
+from .chunk_span import ChunkSpan
 from .deflicker import GlobalSettings, collect_statistics, cuts_from_changes, structure_changes
-from .deflicker_chunks import ChunkSpan
 from .metrics import ConsistencyReport, FlowSource, WarpingError, consistency_report, frame_luma_means, warping_errors
 
 _CUT_SETTINGS = GlobalSettings(cut_threshold=0.5, chunk_size=16, max_stat_pixels=4096)  # as detect_scene_cuts

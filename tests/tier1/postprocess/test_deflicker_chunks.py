@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from steadyframe.chunking import ChunkPlan, load_state, save_state
+from steadyframe.postprocess.chunk_span import ChunkSpan
 from steadyframe.postprocess.deflicker import GlobalSettings, deflicker_clip
-from steadyframe.postprocess.deflicker_chunks import ChunkSpan, DeflickerCarry, deflicker_chunk
+from steadyframe.postprocess.deflicker_chunks import DeflickerCarry, deflicker_chunk
 from steadyframe.postprocess.metrics import psnr
 from support.deflicker_synthetic import inject_flicker, moving_clip
 

@@ -4,7 +4,7 @@ import torch
 
 from steadyframe.chunking import ChunkPlan, load_state, save_state
 from steadyframe.flow.sequence import FlowSequence
-from steadyframe.postprocess.deflicker_chunks import ChunkSpan
+from steadyframe.postprocess.chunk_span import ChunkSpan
 from steadyframe.postprocess.keyframes import KeyframeGaps, choose_keyframes
 from steadyframe.postprocess.keyframes_chunks import KeyframeCarry, choose_keyframes_chunk
 from support.moving_scene import scene_cut_clip

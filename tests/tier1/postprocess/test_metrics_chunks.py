@@ -4,7 +4,7 @@ import torch
 
 from steadyframe.chunking import ChunkPlan, load_state, save_state
 from steadyframe.flow.sequence import FlowSequence
-from steadyframe.postprocess.deflicker_chunks import ChunkSpan
+from steadyframe.postprocess.chunk_span import ChunkSpan
 from steadyframe.postprocess.metrics import measure_consistency
 from steadyframe.postprocess.metrics_chunks import MetricsCarry, measure_chunk
 from support.deflicker_synthetic import inject_flicker, moving_clip

@@ -22,10 +22,16 @@ def state_owner(kind: str, unique_id: object = None) -> str:
     return f"{kind}.{_UNSAFE.sub('-', str(unique_id))}"
 
 
-def hidden_unique_id(node_class) -> Optional[str]:
-    """The running node's unique id from a V3 node class's ``hidden`` holder (None outside a prompt)."""
-    hidden = getattr(node_class, "hidden", None)
-    return getattr(hidden, "unique_id", None) if hidden is not None else None
+def running_node_id() -> Optional[str]:
+    """The id of the node ComfyUI is executing now (its execution context, the one progress bars
+    use), or None outside a prompt. Read this way, no node needs a hidden input, so the nodes'
+    declarations stay those saved workflows were made with."""
+    try:
+        from comfy_execution.utils import get_executing_context
+    except ImportError:  # outside ComfyUI
+        return None
+    context = get_executing_context()
+    return None if context is None else context.node_id
 
 
 def next_first(chunk: Chunk) -> Optional[int]:

@@ -1,5 +1,5 @@
 """Deflicker and temporal-consistency metric nodes: declarations over ``postprocess/``."""
-from ..comfy_glue.chunk_state import hidden_unique_id, run_with_state, state_owner
+from ..comfy_glue.chunk_state import run_with_state, running_node_id, state_owner
 from ..comfy_glue.flow import flow_options
 from ..comfy_glue.runtime import progress_callback
 from ..flow.estimate import FlowPreset
@@ -66,7 +66,6 @@ class SteadyFrameDeflicker(io.ComfyNode):
                 io.String.Output("scene_cuts", tooltip="Comma-separated indices of the frames that start a new scene "
                                                        "(empty when there is none)."),
             ],
-            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -79,7 +78,7 @@ class SteadyFrameDeflicker(io.ComfyNode):
             result = deflicker_clip(images, settings, mode.texture, texture_strength, flow, flow_options(flow_preset),
                                     progress_callback())
         else:
-            result = run_with_state(chunk, state_owner("deflicker", hidden_unique_id(cls)), lambda loaded: deflicker_chunk(
+            result = run_with_state(chunk, state_owner("deflicker", running_node_id()), lambda loaded: deflicker_chunk(
                 images, ChunkSpan.of(chunk), settings, None if loaded is None else DeflickerCarry(*loaded), mode.texture,
                 texture_strength, flow, flow_options(flow_preset), progress_callback()))
         return io.NodeOutput(result.images, format_frame_indices(result.cuts))
@@ -131,7 +130,6 @@ class SteadyFrameTemporalConsistency(io.ComfyNode):
                                                 "identical."),
             ],
             is_output_node=True,
-            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -141,7 +139,7 @@ class SteadyFrameTemporalConsistency(io.ComfyNode):
             result = measure_consistency(images, reference, measure_warp_error, flow_from, flow,
                                          flow_options(flow_preset), progress_callback())
         else:
-            result = run_with_state(chunk, state_owner("metrics", hidden_unique_id(cls)), lambda loaded: measure_chunk(
+            result = run_with_state(chunk, state_owner("metrics", running_node_id()), lambda loaded: measure_chunk(
                 images, ChunkSpan.of(chunk), chunk.first_new, reference, measure_warp_error, flow_from, flow,
                 flow_options(flow_preset), None if loaded is None else MetricsCarry(*loaded), progress_callback()))
         return io.NodeOutput(result.text, result.flicker_fy, result.warp_error, result.psnr,

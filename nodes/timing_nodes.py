@@ -1,5 +1,5 @@
 """Frame interpolation, retiming and keyframe selection nodes: declarations over ``postprocess/``."""
-from ..comfy_glue.chunk_state import hidden_unique_id, run_with_state, state_owner
+from ..comfy_glue.chunk_state import run_with_state, running_node_id, state_owner
 from ..comfy_glue.flow import flow_options
 from ..comfy_glue.runtime import progress_callback
 from ..flow.estimate import FlowPreset
@@ -159,7 +159,6 @@ class SteadyFrameSelectKeyframes(io.ComfyNode):
                                     "(the last keyframe is carried from the previous chunk); keyframe_indices are frame "
                                     "numbers of the whole video, among this chunk's loaded frames."),
             ],
-            hidden=[io.Hidden.unique_id],
             outputs=[
                 io.String.Output("keyframe_indices", tooltip="Comma-separated frame indices of the keyframes, e.g. "
                                                              "\"0, 9, 21, 35\" (FlowWarp's keyframe_indices)."),
@@ -176,7 +175,7 @@ class SteadyFrameSelectKeyframes(io.ComfyNode):
         if chunk is None:
             return io.NodeOutput(*choose_keyframes(images, method, edge_threshold, occlusion_threshold, gaps, flow,
                                                    options, progress_callback()))
-        return io.NodeOutput(*run_with_state(chunk, state_owner("keyframes", hidden_unique_id(cls)), lambda loaded: (
+        return io.NodeOutput(*run_with_state(chunk, state_owner("keyframes", running_node_id()), lambda loaded: (
             choose_keyframes_chunk(images, ChunkSpan.of(chunk), chunk.first_new, method, edge_threshold,
                                    occlusion_threshold, gaps, flow, options,
                                    None if loaded is None else KeyframeCarry(*loaded), progress_callback()))))

@@ -1,5 +1,5 @@
 """Video-to-video nodes: per-window ControlNet, consistent noise, start/end keyframe latents."""
-from ..comfy_glue.chunk_state import hidden_unique_id, state_owner
+from ..comfy_glue.chunk_state import running_node_id, state_owner
 from ..comfy_glue.control_windows import enable_per_window_control
 from ..comfy_glue.keyframe_latents import blend_keyframe_latent_dicts
 from ..comfy_glue.noise import consistent_noise
@@ -73,7 +73,6 @@ class SteadyFrameNoise(io.ComfyNode):
                                     "an overlap of at least 1 frame)."),
             ],
             outputs=[io.Noise.Output("noise")],
-            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -81,7 +80,7 @@ class SteadyFrameNoise(io.ComfyNode):
                 flow=None, source_images=None, flow_preset="balanced", chunk=None) -> io.NodeOutput:
         return io.NodeOutput(consistent_noise(noise_seed, mode, strength, context_length, context_overlap, subdivisions,
                                               flow=flow, source_images=source_images, flow_preset=flow_preset,
-                                              chunk=chunk, owner=state_owner("noise", hidden_unique_id(cls))))
+                                              chunk=chunk, owner=state_owner("noise", running_node_id())))
 
 
 class SteadyFrameKeyframeLatents(io.ComfyNode):

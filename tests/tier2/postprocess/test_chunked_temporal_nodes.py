@@ -1,6 +1,7 @@
-"""Temporal nodes with a ``chunk`` under the real ComfyUI: each node run as ComfyUI runs it (the class clone
-that carries its hidden unique_id), chunk after chunk, with state through a real chunking state folder;
-the chunked outputs equal (or, for Deflicker, match within its documented tail) the unchunked run."""
+"""Temporal nodes with a ``chunk`` under the real ComfyUI: each node run inside ComfyUI's execution context
+(which names the running node, as when a prompt runs), chunk after chunk, with state through a real
+chunking state folder; the chunked outputs equal (or, for Deflicker, match within its documented tail)
+the unchunked run."""
 import pytest
 import torch
 
@@ -23,11 +24,17 @@ DEFLICKER = dict(strength=1.0, window=9, mode="global", color_space="ycbcr", tex
                  cut_threshold=0.5, flow_preset="fast")
 
 
-def _as_run(node, unique_id):
-    """The class clone ComfyUI executes, with the hidden unique_id it fills in."""
-    from comfy_api.v0_0_2 import io
+class _as_run:
+    """``node.execute`` as it runs in a prompt: inside ComfyUI's execution context for node ``unique_id``."""
 
-    return node.PREPARE_CLASS_CLONE({"hidden_inputs": {io.Hidden.unique_id: unique_id}})
+    def __init__(self, node, unique_id):
+        self.node, self.unique_id = node, unique_id
+
+    def execute(self, *args, **kwargs):
+        from comfy_execution.utils import CurrentNodeContext
+
+        with CurrentNodeContext("prompt-1", self.unique_id):
+            return self.node.execute(*args, **kwargs)
 
 
 def _chunks(plan, state_dir):

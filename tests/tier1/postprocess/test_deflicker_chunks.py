@@ -116,3 +116,28 @@ def test_a_batch_of_another_length_than_the_chunk_is_refused(clip):
     span = ChunkSpan.of(ChunkPlan(FRAMES, 30, 2).chunk(0))
     with pytest.raises(ValueError, match="images has 12 frames but the chunk loads 30"):
         deflicker_chunk(flickering[:12], span)
+
+
+@pytest.mark.parametrize("connected", [True, False])
+def test_texture_stage_without_overlap(tmp_path, clip, connected):
+    """Without overlap the previous chunk's last frame goes in front: with a connected flow (which covers the
+    chunk's own frames only) the texture stage starts afresh at the boundary, with estimated flow it links it."""
+    _, flickering, synthetic = clip
+    frames, settings = 20, GlobalSettings(window=5)
+    whole = deflicker_clip(flickering[:frames], settings, texture=True, texture_strength=0.5,
+                           flow=_flow_of(synthetic, 0, frames))
+    plan = ChunkPlan(frames, 10, 0)
+    written = []
+    for index in range(plan.count):
+        chunk = plan.chunk(index, "job", str(tmp_path))
+        loaded = load_state(chunk, "deflicker.3")
+        flow = _flow_of(synthetic, chunk.first, chunk.end) if connected else None
+        result, carry = deflicker_chunk(flickering[chunk.first:chunk.end], ChunkSpan.of(chunk), settings,
+                                        None if loaded is None else DeflickerCarry(*loaded), texture=True,
+                                        texture_strength=0.5, flow=flow)
+        assert result.images.shape[0] == chunk.frames
+        if carry is not None:
+            assert carry.tensors["frame"].shape == (HEIGHT, WIDTH, 3) and "forward" in carry.tensors
+            save_state(chunk, "deflicker.3", carry.tensors, carry.meta)
+        written.append(result.images)
+    assert psnr(torch.cat(written), whole.images) > 30.0

@@ -139,7 +139,8 @@ def deflicker_chunk(images: torch.Tensor, span: ChunkSpan, settings: Optional[Gl
              "height": height, "width": width})
         return DeflickerResult(images=images, cuts=[]), carry
 
-    stats = collect_statistics(work, settings, None if progress is None else lambda d, _t: progress(d, 3 * count))
+    steps = (3 if texture else 2) * count  # statistics, mapping, and the texture stage when on
+    stats = collect_statistics(work, settings, None if progress is None else lambda d, _t: progress(d, steps))
     joined = _join_stats(history, stats)
     start = anchor - (history["mean"].shape[0] if history is not None else 0)  # absolute frame of joined[0]
     kept_cuts = [] if history is None else [int(c) for c in history["cuts"].tolist()]
@@ -151,7 +152,7 @@ def deflicker_chunk(images: torch.Tensor, span: ChunkSpan, settings: Optional[Gl
     segments = segments_from_cuts(joined.mean.shape[0], local_cuts)
     skip = anchor - start
     out = torch.empty_like(work)
-    report = None if progress is None else (lambda d, _t: progress(count + d, 3 * count))
+    report = None if progress is None else (lambda d, _t: progress(count + d, steps))
     alpha = beta = None
     if settings.method == "moments":
         known = None if history is None else (history["alpha"], history["beta"])
@@ -171,7 +172,7 @@ def deflicker_chunk(images: torch.Tensor, span: ChunkSpan, settings: Optional[Gl
                              float(texture_strength) * float(settings.strength),
                              None if history is None else history.get("forward"), keep_at,
                              None if progress is None else lambda d, t: progress(2 * count + d * count // max(t, 1),
-                                                                                    3 * count))
+                                                                                    steps))
     carry = None
     if span.next_anchor is not None:
         carry = _carry(joined, start, span, cuts, alpha, beta, key, work, anchor, kept, settings, height, width)

@@ -102,19 +102,22 @@ def build_conditioning(cache: PromptEncodeCache, g_sides: Sequence[EncoderSide],
 
 def encode_prompt_schedule(clip, text: str, frame_count: int, *, pre_text: str = "", app_text: str = "",
                            interpolation: str = "linear", loop: bool = False, text_l: str = "",
-                           weights: Mapping | None = None, size: Mapping[str, int] | None = None) -> tuple[list, list, str]:
+                           weights: Mapping | None = None, size: Mapping[str, int] | None = None,
+                           first: int = 0, end: int | None = None) -> tuple[list, list, str]:
     """``(positive, negative, frame_prompts)`` of the Prompt Schedule node.
 
     positive/negative: ComfyUI CONDITIONING with one frame per batch row; frame_prompts: one line
     per frame. ``text_l``: a separate schedule for SDXL's CLIP-L (blank: none). ``weights``:
     ``pw_a``..``pw_d`` (a number or one per frame); ``size``: SDXL size keys over
-    :data:`SDXL_SIZE_DEFAULTS`. Schedule errors are ``ValueError`` naming input, line and column.
+    :data:`SDXL_SIZE_DEFAULTS`. ``first``/``end``: only frames ``first..end-1`` of the
+    ``frame_count``-frame schedule (one chunk of a long video; weights then hold one value per
+    such frame). Schedule errors are ``ValueError`` naming input, line and column.
     """
     if clip is None:
         raise RuntimeError("clip input is invalid: None (if it comes from a checkpoint loader, the checkpoint "
                            "has no text encoder)")
     options = {"pre_text": pre_text, "app_text": app_text, "weights": dict(weights or {}),
-               "interpolation": interpolation, "loop": loop}
+               "interpolation": interpolation, "loop": loop, "first": first, "end": end}
     with reported_as(PROMPT_SCHEDULE):
         plan = parse_prompt_schedule(text, "text").plan(frame_count, **options)
         plan_l = parse_prompt_schedule(text_l, "text_l").plan(frame_count, **options) if text_l and text_l.strip() else None
@@ -128,7 +131,7 @@ def encode_prompt_schedule(clip, text: str, frame_count: int, *, pre_text: str =
     positive = build_conditioning(cache, *sides[False], interpolation, progress)
     negative = build_conditioning(cache, *sides[True], interpolation, progress)
     log.info("SteadyFrame prompt schedule: %d frames, %d keyframes, %d prompts encoded (%d cache hits)",
-             frame_count, len(plan.keyframes), cache.stats.encodes, cache.stats.hits)
+             len(plan.frames), len(plan.keyframes), cache.stats.encodes, cache.stats.hits)
     return positive, negative, plan.describe()
 
 

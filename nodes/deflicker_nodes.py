@@ -1,11 +1,15 @@
 """Deflicker and temporal-consistency metric nodes: declarations over ``postprocess/``."""
+from ..comfy_glue.chunk_state import run_with_state, running_node_id, state_owner
 from ..comfy_glue.flow import flow_options
 from ..comfy_glue.runtime import progress_callback
 from ..flow.estimate import FlowPreset
 from ..flow.keyframe_warp import format_frame_indices
+from ..postprocess.chunk_span import ChunkSpan
 from ..postprocess.deflicker import ColorSpace, DeflickerMode, GlobalSettings, deflicker_clip
+from ..postprocess.deflicker_chunks import DeflickerCarry, deflicker_chunk
 from ..postprocess.metrics import FlowSource, measure_consistency
-from .schema import Flow, category, io, ui
+from ..postprocess.metrics_chunks import MetricsCarry, measure_chunk
+from .schema import Chunk, Flow, category, io, ui
 
 
 class SteadyFrameDeflicker(io.ComfyNode):
@@ -52,6 +56,10 @@ class SteadyFrameDeflicker(io.ComfyNode):
                 Flow.Input("flow", optional=True,
                            tooltip="Optional precomputed flow of these frames (or of the source video they were made "
                                    "from); otherwise the texture stage computes it once."),
+                Chunk.Input("chunk", optional=True,
+                            tooltip="Optional: one chunk of a long video (its loaded frames, overlap first). The colour "
+                                    "statistics of the frames before the chunk are carried over, so the result matches "
+                                    "one run over the whole video; scene_cuts are then frame numbers of the whole video."),
             ],
             outputs=[
                 io.Image.Output("images", tooltip="The deflickered frames."),
@@ -62,12 +70,17 @@ class SteadyFrameDeflicker(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, strength, window, mode, color_space, texture_strength, detect_cuts, cut_threshold,
-                flow_preset, flow=None) -> io.NodeOutput:
+                flow_preset, flow=None, chunk=None) -> io.NodeOutput:
         mode = DeflickerMode(mode)
         settings = GlobalSettings(strength=strength, window=window, method=mode.method, color_space=color_space,
                                   detect_cuts=detect_cuts, cut_threshold=cut_threshold)
-        result = deflicker_clip(images, settings, mode.texture, texture_strength, flow, flow_options(flow_preset),
-                                progress_callback())
+        if chunk is None:
+            result = deflicker_clip(images, settings, mode.texture, texture_strength, flow, flow_options(flow_preset),
+                                    progress_callback())
+        else:
+            result = run_with_state(chunk, state_owner("deflicker", running_node_id()), lambda loaded: deflicker_chunk(
+                images, ChunkSpan.of(chunk), settings, None if loaded is None else DeflickerCarry(*loaded), mode.texture,
+                texture_strength, flow, flow_options(flow_preset), progress_callback()))
         return io.NodeOutput(result.images, format_frame_indices(result.cuts))
 
 
@@ -102,6 +115,9 @@ class SteadyFrameTemporalConsistency(io.ComfyNode):
                 Flow.Input("flow", optional=True,
                            tooltip="Precomputed flow (of the clip flow_from names): reused instead of estimating flow "
                                    "again."),
+                Chunk.Input("chunk", optional=True,
+                            tooltip="Optional: one chunk of a long video. Each chunk adds its new frames to running totals; "
+                                    "the last chunk reports the whole video (earlier chunks report the frames so far)."),
             ],
             outputs=[
                 io.String.Output("report", tooltip="A plain-text report of all metrics (for the reference too when "
@@ -118,9 +134,14 @@ class SteadyFrameTemporalConsistency(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, flow_preset, measure_warp_error, flow_from=FlowSource.REFERENCE, reference=None,
-                flow=None) -> io.NodeOutput:
-        result = measure_consistency(images, reference, measure_warp_error, flow_from, flow, flow_options(flow_preset),
-                                     progress_callback())
+                flow=None, chunk=None) -> io.NodeOutput:
+        if chunk is None:
+            result = measure_consistency(images, reference, measure_warp_error, flow_from, flow,
+                                         flow_options(flow_preset), progress_callback())
+        else:
+            result = run_with_state(chunk, state_owner("metrics", running_node_id()), lambda loaded: measure_chunk(
+                images, ChunkSpan.of(chunk), chunk.first_new, reference, measure_warp_error, flow_from, flow,
+                flow_options(flow_preset), None if loaded is None else MetricsCarry(*loaded), progress_callback()))
         return io.NodeOutput(result.text, result.flicker_fy, result.warp_error, result.psnr,
                              ui=ui.PreviewText(result.text))
 

@@ -8,18 +8,20 @@ from ..schedule import PromptInterpolation, ValueInterpolation
 from ..schedule.node_inputs import (
     check_prompt_schedule_syntax,
     check_value_schedule_syntax,
-    frame_count_from,
     prompt_weights,
+    schedule_frames,
     value_schedule_outputs,
 )
 from ..schedule.prompt_schedule import WEIGHT_NAMES
-from .schema import Floats, category, io
+from .schema import Chunk, Floats, category, io
 
 MAX_FRAMES = 100_000
 MAX_RESOLUTION = 16384
 
 DEFAULT_PROMPT_TEXT = '"0": "a cat sitting on a sofa",\n"8": "a dog sitting on a sofa",\n"15": "a fox sitting on a sofa"'
 DEFAULT_VALUE_TEXT = "0:(1.0), 8:(0.5), 15:(1.0)"
+CHUNK_TOOLTIP = ("Optional: one chunk of a long video. The schedule then spans the whole video (its frame count, "
+                 "not max_frames) and outputs this chunk's loaded frames, numbered as in the whole video.")
 
 
 class SteadyFramePromptSchedule(io.ComfyNode):
@@ -67,6 +69,7 @@ class SteadyFramePromptSchedule(io.ComfyNode):
                 *(io.Int.Input(name, default=default, min=0, max=MAX_RESOLUTION, step=8, optional=True,
                                tooltip=f"SDXL size conditioning {name} (ignored by SD1.5 CLIPs).")
                   for name, default in SDXL_SIZE_DEFAULTS.items()),
+                Chunk.Input("chunk", optional=True, tooltip=CHUNK_TOOLTIP),
             ],
             outputs=[
                 io.Conditioning.Output("positive", tooltip="One conditioning per frame (cond and pooled output batched "
@@ -84,11 +87,13 @@ class SteadyFramePromptSchedule(io.ComfyNode):
 
     @classmethod
     def execute(cls, clip, text, max_frames, latent=None, pre_text="", app_text="", interpolation="linear",
-                pw_a=None, pw_b=None, pw_c=None, pw_d=None, loop=False, text_l="", **sdxl_size) -> io.NodeOutput:
+                pw_a=None, pw_b=None, pw_c=None, pw_d=None, loop=False, text_l="", chunk=None,
+                **sdxl_size) -> io.NodeOutput:
+        frame_count, first, end = schedule_frames(max_frames, latent, chunk)
         positive, negative, frame_prompts = encode_prompt_schedule(
-            clip, text, frame_count_from(max_frames, latent), pre_text=pre_text, app_text=app_text,
+            clip, text, frame_count, pre_text=pre_text, app_text=app_text,
             interpolation=interpolation, loop=loop, text_l=text_l, size=sdxl_size,
-            weights=prompt_weights({"pw_a": pw_a, "pw_b": pw_b, "pw_c": pw_c, "pw_d": pw_d}))
+            weights=prompt_weights({"pw_a": pw_a, "pw_b": pw_b, "pw_c": pw_c, "pw_d": pw_d}), first=first, end=end)
         return io.NodeOutput(positive, negative, frame_prompts)
 
 
@@ -114,6 +119,7 @@ class SteadyFrameValueSchedule(io.ComfyNode):
                 io.Combo.Input("interpolation", options=ValueInterpolation, default=ValueInterpolation.LINEAR,
                                tooltip="Between numeric keys: linear, eased, or none (hold until the next key)."),
                 io.Latent.Input("latent", optional=True, tooltip="Optional: the frame count is this latent's batch size."),
+                Chunk.Input("chunk", optional=True, tooltip=CHUNK_TOOLTIP + " current_frame is a frame of the whole video."),
             ],
             outputs=[
                 Floats.Output("values", tooltip="One value per frame (a list), for pw_a..pw_d and other per-frame inputs."),
@@ -128,9 +134,9 @@ class SteadyFrameValueSchedule(io.ComfyNode):
         return check_value_schedule_syntax(text)
 
     @classmethod
-    def execute(cls, text, max_frames, current_frame, interpolation="linear", latent=None) -> io.NodeOutput:
-        values, value, int_value = value_schedule_outputs(text, frame_count_from(max_frames, latent), current_frame,
-                                                          interpolation)
+    def execute(cls, text, max_frames, current_frame, interpolation="linear", latent=None, chunk=None) -> io.NodeOutput:
+        frame_count, first, end = schedule_frames(max_frames, latent, chunk)
+        values, value, int_value = value_schedule_outputs(text, frame_count, current_frame, interpolation, first, end)
         return io.NodeOutput(values, value, int_value)
 
 

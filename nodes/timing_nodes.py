@@ -1,10 +1,13 @@
 """Frame interpolation, retiming and keyframe selection nodes: declarations over ``postprocess/``."""
+from ..comfy_glue.chunk_state import run_with_state, running_node_id, state_owner
 from ..comfy_glue.flow import flow_options
 from ..comfy_glue.runtime import progress_callback
 from ..flow.estimate import FlowPreset
+from ..postprocess.chunk_span import ChunkSpan
 from ..postprocess.keyframes import KeyframeGaps, KeyframeMethod, choose_keyframes
+from ..postprocess.keyframes_chunks import KeyframeCarry, choose_keyframes_chunk
 from ..postprocess.timing import ResampleMethod, RetimeMode, interpolate_clip, retime_clip
-from .schema import Flow, FlowModel, category, io
+from .schema import Chunk, Flow, FlowModel, category, io
 
 
 def estimator_inputs() -> list:
@@ -151,6 +154,10 @@ class SteadyFrameSelectKeyframes(io.ComfyNode):
                                          "previous one), so every frame lies between two keyframes."),
                 *estimator_inputs(),
                 *flow_inputs(),
+                Chunk.Input("chunk", optional=True,
+                            tooltip="Optional: one chunk of a long video. Keyframes are chosen as over the whole video "
+                                    "(the last keyframe is carried from the previous chunk); keyframe_indices are frame "
+                                    "numbers of the whole video, among this chunk's loaded frames."),
             ],
             outputs=[
                 io.String.Output("keyframe_indices", tooltip="Comma-separated frame indices of the keyframes, e.g. "
@@ -162,10 +169,16 @@ class SteadyFrameSelectKeyframes(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, method, edge_threshold, occlusion_threshold, min_gap, max_gap, include_last, preset,
-                max_motion, flow=None, flow_model=None) -> io.NodeOutput:
-        return io.NodeOutput(*choose_keyframes(images, method, edge_threshold, occlusion_threshold,
-                                               KeyframeGaps(min_gap, max_gap, include_last), flow,
-                                               flow_options(preset, max_motion, flow_model), progress_callback()))
+                max_motion, flow=None, flow_model=None, chunk=None) -> io.NodeOutput:
+        gaps = KeyframeGaps(min_gap, max_gap, include_last)
+        options = flow_options(preset, max_motion, flow_model)
+        if chunk is None:
+            return io.NodeOutput(*choose_keyframes(images, method, edge_threshold, occlusion_threshold, gaps, flow,
+                                                   options, progress_callback()))
+        return io.NodeOutput(*run_with_state(chunk, state_owner("keyframes", running_node_id()), lambda loaded: (
+            choose_keyframes_chunk(images, ChunkSpan.of(chunk), chunk.first_new, method, edge_threshold,
+                                   occlusion_threshold, gaps, flow, options,
+                                   None if loaded is None else KeyframeCarry(*loaded), progress_callback()))))
 
 
 NODES = [SteadyFrameInterpolate, SteadyFrameRetime, SteadyFrameSelectKeyframes]

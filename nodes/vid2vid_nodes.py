@@ -1,10 +1,11 @@
 """Video-to-video nodes: per-window ControlNet, consistent noise, start/end keyframe latents."""
+from ..comfy_glue.chunk_state import running_node_id, state_owner
 from ..comfy_glue.control_windows import enable_per_window_control
 from ..comfy_glue.keyframe_latents import blend_keyframe_latent_dicts
 from ..comfy_glue.noise import consistent_noise
 from ..flow.estimate import FlowPreset
 from ..motion.noise import MAX_SEED, NoiseMode
-from .schema import Flow, category, io
+from .schema import Chunk, Flow, category, io
 
 
 class SteadyFramePerWindowControl(io.ComfyNode):
@@ -66,15 +67,20 @@ class SteadyFrameNoise(io.ComfyNode):
                                tooltip="flow-warped: source video frames, used when no flow is connected."),
                 io.Combo.Input("flow_preset", options=FlowPreset, default=FlowPreset.BALANCED, optional=True,
                                tooltip="flow-warped: optical-flow preset for source_images."),
+                Chunk.Input("chunk", optional=True,
+                            tooltip="Optional: one chunk of a long video. The latent then holds this chunk's frames and "
+                                    "gets exactly the noise those frames have in the whole video (flow-warped needs "
+                                    "an overlap of at least 1 frame)."),
             ],
             outputs=[io.Noise.Output("noise")],
         )
 
     @classmethod
     def execute(cls, noise_seed, mode, strength, context_length, context_overlap, subdivisions,
-                flow=None, source_images=None, flow_preset="balanced") -> io.NodeOutput:
+                flow=None, source_images=None, flow_preset="balanced", chunk=None) -> io.NodeOutput:
         return io.NodeOutput(consistent_noise(noise_seed, mode, strength, context_length, context_overlap, subdivisions,
-                                              flow=flow, source_images=source_images, flow_preset=flow_preset))
+                                              flow=flow, source_images=source_images, flow_preset=flow_preset,
+                                              chunk=chunk, owner=state_owner("noise", running_node_id())))
 
 
 class SteadyFrameKeyframeLatents(io.ComfyNode):

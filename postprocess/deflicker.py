@@ -419,14 +419,31 @@ def find_scene_cuts(stats: ClipStatistics, threshold: float = 0.5, step_frames: 
     count = stats.mean.shape[0]
     if count < 2:
         return []
-    cuts = set()
-    corr = (stats.structure[1:] * stats.structure[:-1]).sum(dim=1)
-    both_flat = stats.flat[1:] & stats.flat[:-1]
+    return cuts_from_changes(structure_changes(stats.structure, stats.flat), stats.lab_mean, threshold, step_frames)
+
+
+def structure_changes(structure: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    """1 - correlation of consecutive frames' normalised thumbnails: (F-1,) for (F, 32*32) structure
+    and (F,) flat flags (two flat frames in a row: no change). Each entry depends on its pair only."""
+    corr = (structure[1:] * structure[:-1]).sum(dim=1)
+    both_flat = flat[1:] & flat[:-1]
     corr = torch.where(both_flat, torch.ones_like(corr), corr)
-    for t in torch.nonzero(1.0 - corr > threshold).flatten().tolist():
+    return 1.0 - corr
+
+
+def cuts_from_changes(changes: torch.Tensor, lab_mean: torch.Tensor, threshold: float = 0.5,
+                      step_frames: int = 4) -> list[int]:
+    """The cuts of :func:`find_scene_cuts` from the per-pair structure changes (F-1,) and the
+    per-frame thumbnail Lab colours (F, 3), so a long video can keep these few numbers per frame
+    instead of its thumbnails."""
+    count = lab_mean.shape[0]
+    if count < 2:
+        return []
+    cuts = set()
+    for t in torch.nonzero(changes > threshold).flatten().tolist():
         cuts.add(t + 1)
 
-    lab = stats.lab_mean
+    lab = lab_mean
     step = torch.zeros(count)
     for t in range(1, count):
         before = lab[max(0, t - step_frames):t].median(dim=0).values
@@ -493,12 +510,36 @@ def _moment_maps(stats: ClipStatistics, segments, settings: GlobalSettings):
     does not move the statistics.
     """
     count = stats.mean.shape[0]
+    starts = {start for start, _ in segments}
+    alpha, beta = chain_pairs(stats.pair_gain, stats.pair_bias, count, starts)
+    return maps_from_chain(alpha, beta, segments, settings)
+
+
+def chain_pairs(pair_gain: torch.Tensor, pair_bias: torch.Tensor, count: int, starts: set,
+                known: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(alpha, beta), each (count, 3) float64: frame t ~ alpha_t * (its segment's first frame) + beta_t.
+
+    pair_gain, pair_bias: (count-1, 3) of the consecutive pairs; starts: frames that start a
+    segment (alpha 1, beta 0). known: alpha and beta of the first frames (a long video's earlier
+    chunks); the chain goes on from them.
+    """
     alpha = torch.ones(count, 3, dtype=torch.float64)
     beta = torch.zeros(count, 3, dtype=torch.float64)
-    for start, end in segments:
-        for t in range(start + 1, end):
-            alpha[t] = stats.pair_gain[t - 1] * alpha[t - 1]
-            beta[t] = stats.pair_gain[t - 1] * beta[t - 1] + stats.pair_bias[t - 1]
+    begin = 1
+    if known is not None and known[0].shape[0]:
+        given = known[0].shape[0]
+        alpha[:given], beta[:given] = known[0], known[1]
+        begin = given
+    for t in range(begin, count):
+        if t in starts:
+            continue
+        alpha[t] = pair_gain[t - 1] * alpha[t - 1]
+        beta[t] = pair_gain[t - 1] * beta[t - 1] + pair_bias[t - 1]
+    return alpha, beta
+
+
+def maps_from_chain(alpha: torch.Tensor, beta: torch.Tensor, segments, settings: GlobalSettings):
+    """Per-frame (gain, bias) of :func:`_moment_maps` from the chained alpha and beta."""
     alpha_bar = temporal_gaussian(alpha, segments, settings.sigma, settings.radius)
     beta_bar = temporal_gaussian(beta, segments, settings.sigma, settings.radius)
     gain = (alpha_bar / alpha).clamp(1.0 / settings.max_gain, settings.max_gain)
@@ -612,6 +653,13 @@ def interpolate_monotone(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) ->
 def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photometric_threshold: float = 0.05,
                       cuts: Optional[list[int]] = None, progress: ProgressFn = None,
                       consistency: tuple[float, float] = (0.5, 1.5)) -> torch.Tensor:
+    return stabilize_texture_carried(images, flow, strength, photometric_threshold, cuts, progress, consistency)[0]
+
+
+def stabilize_texture_carried(images: torch.Tensor, flow, strength: float = 0.5, photometric_threshold: float = 0.05,
+                              cuts: Optional[list[int]] = None, progress: ProgressFn = None,
+                              consistency: tuple[float, float] = (0.5, 1.5), first_forward: Optional[torch.Tensor] = None,
+                              keep_forward: Optional[int] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """The texture stage (see the module docstring).
 
     images: (F, H, W, 3) float 0..1 (normally the global stage's output); flow: a
@@ -622,6 +670,10 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
     of the motion) between which a flow vector's weight falls from 1 to 0. cuts: frames that start a
     scene; nothing is carried across them. progress: callable(done, total) over both passes (2F).
     Returns a new (F, H, W, 3) tensor.
+
+    :func:`stabilize_texture_carried` also serves a chunk of a long video: ``first_forward`` (H, W, 3)
+    is the forward pass's output on frame 0 that the previous chunk carried (the forward pass is
+    causal, so it goes on exactly), and it returns ``(output, forward output of frame keep_forward)``.
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"texture strength must be between 0 and 1, got {strength}")
@@ -632,8 +684,11 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
         raise ValueError(f"consistency must be two pixel tolerances 0 <= full < none, got {tuple(consistency)}")
     count = images.shape[0]
     out = images.clone()
+    if first_forward is not None:
+        out[0] = first_forward.to(device=out.device, dtype=out.dtype)
+    kept = None
     if count < 2 or strength == 0.0:
-        return out
+        return out, None if keep_forward is None else out[keep_forward].clone()
     starts = set(cuts or [])
     device = images.device
 
@@ -651,6 +706,8 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
 
     # Forward pass: frame t (t >= 1) pulls the previous output along backward[t-1] = flow(t -> t-1).
     previous = frame(out, 0)
+    if keep_forward == 0:
+        kept = out[0].clone()
     for t in range(1, count):
         current = frame(out, t)
         if t not in starts:
@@ -659,6 +716,8 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
             current = pull(current, previous, to_prev, from_prev)
         out[t] = current[0].permute(1, 2, 0).clamp(0.0, 1.0).to(out.dtype)
         previous = frame(out, t)
+        if keep_forward == t:
+            kept = out[t].clone()
         if progress is not None:
             progress(t, 2 * count)
     # Backward pass over the forward result: frame t pulls the next output along forward[t].
@@ -675,7 +734,7 @@ def stabilize_texture(images: torch.Tensor, flow, strength: float = 0.5, photome
             progress(2 * count - 1 - t, 2 * count)
     if progress is not None:
         progress(2 * count, 2 * count)
-    return out
+    return out, kept
 
 
 def symmetric_flow(flow_ab: torch.Tensor, flow_ba: torch.Tensor, full: float = 0.5, none: float = 1.5,

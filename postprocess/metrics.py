@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
 
@@ -107,13 +107,15 @@ class WarpingError:
 
     value: E_warp (per-channel MSE, 0..1 units; nan when no pair counted);
     per_pair: E(t) for every counted pair t; trusted_fraction: mean of the mask M_t over counted
-    pairs (how much of each frame the metric saw); pairs: number of counted pairs.
+    pairs (how much of each frame the metric saw); pairs: number of counted pairs;
+    per_pair_trusted: the mask's mean for every pair looked at (scored or not).
     """
 
     value: float
     per_pair: dict
     trusted_fraction: float
     pairs: int
+    per_pair_trusted: dict = field(default_factory=dict)
 
 
 def trusted_mask(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
@@ -141,13 +143,13 @@ def warping_errors(clips: list, flows: ClipFlow, skip_pairs: Iterable[int] = (),
     count, height, width, _ = clips[0].shape
     keep = _kept_pairs(count, skip_pairs)
     per_pair: list[dict[int, float]] = [{} for _ in clips]
-    trusted = []
+    trusted = {}
     device = clips[0].device
     for done, t in enumerate(keep, start=1):
         forward, backward = (f.to(device=device, dtype=torch.float32) for f in flows.pair(t, t + 1))
         mask = trusted_mask(forward, backward)
         weight = float(mask.sum())
-        trusted.append(weight / (height * width))
+        trusted[t] = weight / (height * width)
         for index, clip in enumerate(clips):
             frames = clip[t:t + 2].to(device=device, dtype=torch.float32).permute(0, 3, 1, 2)
             if weight > 0:
@@ -156,11 +158,12 @@ def warping_errors(clips: list, flows: ClipFlow, skip_pairs: Iterable[int] = (),
                 per_pair[index][t] = float((squared * mask).sum(dtype=torch.float64)) / (3.0 * weight)
         if progress is not None:
             progress(done, len(keep))
-    fraction = sum(trusted) / len(trusted) if trusted else 0.0
+    fraction = sum(trusted.values()) / len(trusted) if trusted else 0.0
     results = []
     for scores in per_pair:
         value = sum(scores.values()) / len(scores) if scores else math.nan
-        results.append(WarpingError(value=value, per_pair=scores, trusted_fraction=fraction, pairs=len(scores)))
+        results.append(WarpingError(value=value, per_pair=scores, trusted_fraction=fraction, pairs=len(scores),
+                                    per_pair_trusted=dict(trusted)))
     return results
 
 
@@ -223,12 +226,22 @@ def measure_consistency(images: torch.Tensor, reference: Optional[torch.Tensor] 
                                 progress=None if progress is None else lambda done, _: progress(count + done, total))
     rows = {name: (luminance_flicker(clip, skip_pairs=skip), error) for (name, clip), error in zip(clips, errors)}
     psnr_value = None if reference is None else psnr(images, reference)
+    origin = None
+    if measure_warp_error:
+        origin = "connected flow" if flow is not None else f"'{options.preset}' flow of the {'reference' if use_reference else 'images'}"
+    return consistency_report(count, width, height, cuts, origin, rows, psnr_value)
+
+
+def consistency_report(count: int, width: int, height: int, cuts: list, origin: Optional[str], rows: dict,
+                       psnr_value: Optional[float]) -> ConsistencyReport:
+    """The report of :func:`measure_consistency` from its numbers (also what a chunked long video
+    assembles on its last chunk). rows: name -> (F_Y, WarpingError or None); origin: where E_warp's
+    flow came from (None: E_warp not measured)."""
     fy, ew = rows["images"]
     lines = [f"{count} frames, {width}x{height}"]
     if cuts:
         lines.append(f"scene cuts before frames {format_frame_indices(cuts)} (pairs across them are not scored)")
-    if measure_warp_error:
-        origin = "connected flow" if flow is not None else f"'{options.preset}' flow of the {'reference' if use_reference else 'images'}"
+    if origin is not None:
         lines.append(f"E_warp uses the {origin}")
     for name, (row_fy, row_ew) in rows.items():
         parts = [f"F_Y {row_fy:.3f}/255"]

@@ -37,6 +37,25 @@ def frame_count_from(max_frames: int, latent: Mapping | None = None) -> int:
     return int(samples.shape[0])
 
 
+def schedule_frames(max_frames: int, latent: Mapping | None = None, chunk=None) -> tuple[int, int, int]:
+    """``(frame_count, first, end)``: the schedule's length and the frames this run makes.
+
+    Without a chunk: :func:`frame_count_from`, every frame. With a ``chunking.Chunk``: the whole
+    video's ``total_frames`` (so keys such as ``-1`` or ``50%`` and ``max_f`` mean the same frame
+    in every chunk) and the chunk's loaded frames ``[first, end)``; a connected latent must then
+    hold exactly those frames.
+    """
+    if chunk is None:
+        count = frame_count_from(max_frames, latent)
+        return count, 0, count
+    if latent is not None:
+        frames = frame_count_from(max_frames, latent)
+        if frames != chunk.frames:
+            raise ValueError(f"latent has {frames} frames but chunk {chunk.index} loads {chunk.frames} "
+                             f"(frames {chunk.first}..{chunk.end - 1}); make the latent from this chunk's frames")
+    return chunk.plan.total_frames, chunk.first, chunk.end
+
+
 def prompt_weights(inputs: Mapping[str, object]) -> dict:
     """The connected ``pw_a``..``pw_d`` of ``inputs``: a number, or one number per frame.
 
@@ -89,12 +108,20 @@ def check_value_schedule_syntax(text: object, name: str = "text") -> bool | str:
 
 
 def value_schedule_outputs(text: str, frame_count: int, current_frame: int,
-                           interpolation: str = "linear") -> tuple[list[float], float, int]:
-    """``(values, value, int_value)``: one value per frame, the value at ``current_frame``
-    (wrapping around) and that value rounded half up. Raises ``ValueError`` naming line and column."""
+                           interpolation: str = "linear", first: int = 0,
+                           end: int | None = None) -> tuple[list[float], float, int]:
+    """``(values, value, int_value)``: one value per frame ``first..end-1`` (default: all), the
+    value at ``current_frame`` (an absolute frame, wrapping around ``frame_count``) and that value
+    rounded half up. Raises ``ValueError`` naming line and column."""
+    end = frame_count if end is None else end
     with reported_as(VALUE_SCHEDULE):
-        result = parse_value_schedule(text, "text").evaluate(frame_count, interpolation)
+        schedule = parse_value_schedule(text, "text")
+        result = schedule.evaluate(frame_count, interpolation, first, end)
+        if (first, end) == (0, frame_count):
+            value = values_at(result.values, int(current_frame))
+        else:
+            frame = int(current_frame) % frame_count
+            value = schedule.evaluate(frame_count, interpolation, frame, frame + 1).values[0]
     for warning in result.warnings:
         log.warning("SteadyFrame value schedule: %s", warning)
-    value = values_at(result.values, int(current_frame))
     return list(result.values), value, int(math.floor(value + 0.5))

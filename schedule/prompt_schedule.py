@@ -119,19 +119,27 @@ class PromptSchedule:
 
     def plan(self, frame_count: int, *, pre_text: str = "", app_text: str = "",
              weights: Mapping[str, float | Sequence[float]] | None = None,
-             interpolation: str = "linear", loop: bool = False) -> PromptPlan:
-        """The blend of every frame ``0..frame_count-1``.
+             interpolation: str = "linear", loop: bool = False, first: int = 0,
+             end: int | None = None) -> PromptPlan:
+        """The blend of every frame ``first..end-1`` of a ``frame_count``-frame schedule.
 
         pre_text/app_text: prepended/appended to every prompt (they may hold ``--neg`` and
-        backticks too). weights: ``pw_a``..``pw_d``, each a number or one number per frame.
-        loop: after the last key, travel back towards the first (A1111's cyclic travel).
+        backticks too). weights: ``pw_a``..``pw_d``, each a number or one number per planned
+        frame (value ``i`` belongs to frame ``first + i``). loop: after the last key, travel back
+        towards the first (A1111's cyclic travel). ``first``/``end`` (default: every frame) plan
+        one chunk of a long video: keys, ``-1``, ``50%``, ``t`` and ``max_f`` still refer to the
+        whole ``frame_count`` frames, so a chunk's frames are those of the unchunked plan.
         """
         check_method(interpolation, PROMPT_INTERPOLATIONS)
         if frame_count < 1:
             raise ScheduleError(f"expected at least 1 frame, got {frame_count}", source=self.source.name)
+        end = frame_count if end is None else int(end)
+        if not 0 <= first < end <= frame_count:
+            raise ScheduleError(f"the planned frames {first}..{end - 1} must lie within 0..{frame_count - 1}",
+                                source=self.source.name)
         pre = parse_prompt_text_input(pre_text, "pre_text")
         app = parse_prompt_text_input(app_text, "app_text")
-        per_frame_weights = _frame_weights(weights or {}, frame_count)
+        per_frame_weights = _frame_weights(weights or {}, end - first)
         points, warnings = self._points(frame_count)
         last_frame = frame_count - 1
         if loop and len(points) > 1:
@@ -145,7 +153,7 @@ class PromptSchedule:
 
         def render(text: PromptText | None, frame: int) -> tuple[str, str]:
             variables = {"t": float(frame), "max_f": float(last_frame)}
-            variables.update({name: values[frame] for name, values in per_frame_weights.items()})
+            variables.update({name: values[frame - first] for name, values in per_frame_weights.items()})
             sections = [pre, *self.head, text or EMPTY_TEXT, *self.tail, app]
             positive = join_prompt([s.positive.render(variables, frame) for s in sections])
             negative = join_prompt([s.negative.render(variables, frame) for s in sections])
@@ -153,7 +161,7 @@ class PromptSchedule:
 
         frames = []
         point_frames = [p[0] for p in points]
-        for frame in range(frame_count):
+        for frame in range(first, end):
             if not points:
                 positive, negative = render(None, frame)
                 frames.append(FrameBlend(frame, positive, negative))
@@ -166,7 +174,7 @@ class PromptSchedule:
                 continue
             positive_to, negative_to = render(there, frame)
             frames.append(FrameBlend(frame, positive, negative, positive_to, negative_to, weight))
-        keyframes = sorted(f for f in set(point_frames) if 0 <= f < frame_count)
+        keyframes = sorted(f for f in set(point_frames) if first <= f < end)
         return PromptPlan(frames, keyframes, interpolation, warnings)
 
     def _points(self, frame_count: int) -> tuple[list[tuple[int, PromptText, bool, int]], list[str]]:

@@ -42,8 +42,17 @@ class ValueSchedule:
     keys: tuple[ValueKey, ...]
     source: SourceText
 
-    def evaluate(self, frame_count: int, interpolation: str = "linear") -> ValueResult:
-        """One float per frame ``0..frame_count-1``."""
+    def evaluate(self, frame_count: int, interpolation: str = "linear", first: int = 0,
+                 end: int | None = None) -> ValueResult:
+        """One float per frame ``first..end-1`` (default: ``0..frame_count-1``).
+
+        A chunk of a long video asks for its own frames: keys, ``t`` and ``max_f`` still refer
+        to the whole ``frame_count`` frames, so its values are those of the unchunked schedule.
+        """
+        end = frame_count if end is None else int(end)
+        if not 0 <= first < end <= frame_count:
+            raise ScheduleError(f"the frames {first}..{end - 1} must lie within 0..{frame_count - 1}",
+                                source=self.source.name)
         check_method(interpolation, VALUE_INTERPOLATIONS)
         keys = [k.key for k in self.keys]
         resolved, warnings = resolve_keys(keys, frame_count, self.source, outside="ignore", tool="Deforum")
@@ -58,8 +67,13 @@ class ValueSchedule:
             value = self.keys[number].value
             until = ordered[i + 1][0] if i + 1 < len(ordered) else frame_count
             if "t" in value.names:
-                # Deforum: an expression in t holds the frames up to the next key.
-                for f in range(frame, until):
+                # Deforum: an expression in t holds the frames up to the next key. Outside the
+                # asked frames only the ends and the neighbours of the asked frames matter (the
+                # frames _fill interpolates from), so a chunk evaluates its own frames only.
+                wanted = range(frame, until) if (first, end) == (0, frame_count) else sorted(
+                    {f for f in (frame, until - 1, first - 1, end) if frame <= f < until}
+                    | set(range(max(frame, first), min(until, end))))
+                for f in wanted:
                     known[f] = value.evaluate({"t": float(f), "max_f": float(last_frame)}, frame=f)
                 continue
             number_value = value.evaluate({"t": float(frame), "max_f": float(last_frame)}, frame=frame)
@@ -67,15 +81,16 @@ class ValueSchedule:
             if hold:
                 for f in range(frame + 1, until):
                     known[f] = number_value
-        values = _fill(known, frame_count, interpolation)
-        return ValueResult(values, [frame for frame, _, _ in ordered], warnings)
+        values = _fill(known, frame_count, interpolation, first, end)
+        return ValueResult(values, [frame for frame, _, _ in ordered if first <= frame < end], warnings)
 
 
-def _fill(known: dict[int, float], frame_count: int, interpolation: str) -> list[float]:
+def _fill(known: dict[int, float], frame_count: int, interpolation: str, first: int = 0,
+          end: int | None = None) -> list[float]:
     frames = sorted(known)
     values: list[float] = []
     k = 0
-    for frame in range(frame_count):
+    for frame in range(first, frame_count if end is None else end):
         if frame in known:
             values.append(known[frame])
             continue

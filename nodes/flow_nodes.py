@@ -1,16 +1,21 @@
 """Optical flow and FlowWarp nodes: declarations over ``flow/`` and ``comfy_glue/flow.py``."""
+from ..chunking.timeline import state_owner
 from ..comfy_glue.flow import flow_model_names, flow_options, load_flow_model
 from ..comfy_glue.runtime import progress_callback
+from ..flow.chunked import chunk_flow
 from ..flow.estimate import FlowPreset, Resolution
 from ..flow.keyframe_warp import Sampling, SizeMismatch, flow_warp
 from ..flow.provider import flow_for
 from ..flow.visualize import FlowDirection, preview_flow
-from .schema import Flow, FlowModel, category, io
+from .schema import Chunk, Flow, FlowModel, category, io
 
 PRESET_TIP = ("Embedded TV-L1 estimator: fast (fewer warps and iterations), balanced, or quality (more warps, 5x5 "
               "median). Ignored when a flow_model is connected.")
 RESOLUTION_TIP = ("Estimate flow at full or half resolution (half is about 4x faster, with softer motion edges: a "
                   "draft mode).")
+CHUNK_FLOW_TIP = ("Long videos: this run's chunk from the chunk control. The flow covers the chunk's loaded frames; "
+                  "without overlap the pair across the boundary (previous chunk's last frame to this chunk's first) "
+                  "is estimated too, so Interpolate sees across it.")
 
 
 def estimator_inputs(max_motion_default: int, max_motion_tip: str) -> list:
@@ -40,14 +45,19 @@ class SteadyFrameOpticalFlow(io.ComfyNode):
                                       "size it sets the pyramid depth. Raise it for fast motion."),
                 FlowModel.Input("flow_model", optional=True,
                                 tooltip="Optional learned estimator from Load Optical Flow Model; replaces TV-L1."),
+                Chunk.Input("chunk", optional=True, tooltip=CHUNK_FLOW_TIP),
             ],
             outputs=[Flow.Output("flow", tooltip="Forward and backward flow between consecutive frames (4 MB per frame "
                                                  "at 512x512, held in CPU memory).")],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
-    def execute(cls, frames, preset, resolution, max_motion, flow_model=None) -> io.NodeOutput:
+    def execute(cls, frames, preset, resolution, max_motion, flow_model=None, chunk=None) -> io.NodeOutput:
         options = flow_options(preset, max_motion, flow_model, resolution)
+        if chunk is not None:
+            return io.NodeOutput(chunk_flow(frames, chunk, state_owner("optical-flow", cls.hidden.unique_id), options,
+                                            progress_callback()))
         return io.NodeOutput(flow_for(frames, options=options, progress=progress_callback(), minimum=2))
 
 

@@ -90,3 +90,13 @@ def output_chunk(chunk: Chunk, owned: range, total: int) -> OutputChunk:
     """The OutputChunk for ``owned`` output frames of ``total``, numbered like ``chunk``'s run."""
     return OutputChunk(chunk.plan, chunk.index, chunk.job_id, chunk.state_dir,
                        out_first=owned.start, out_end=owned.stop, out_total=total)
+
+
+def seam_write_chunk(chunk: Chunk) -> OutputChunk:
+    """What Video Combine writes of a chunk whose overlap the next chunk regenerates and blends
+    (Chunk Seam Anchor): from its first loaded frame (the blended overlap, lead included) to
+    ``end - overlap`` (the next chunk writes the rest), numbered in source frames."""
+    start = chunk.first
+    stop = chunk.end if chunk.is_last else chunk.end - chunk.plan.overlap
+    return OutputChunk(chunk.plan, chunk.index, chunk.job_id, chunk.state_dir,
+                       out_first=start, out_end=stop, out_total=chunk.plan.total_frames)

@@ -1,18 +1,23 @@
-"""Seamless AnimateDiff chunks: chunk k+1 is sampled around chunk k's finished frames.
+"""Seamless AnimateDiff chunks: chunk k+1 regenerates its overlap around chunk k's finished frames.
 
-After sampling, chunk k keeps its last ``overlap`` finished latents (the frames chunk k+1 re-reads
-as its lead). Chunk k+1 then
+After sampling, chunk k keeps its last ``overlap`` finished latents: the frames chunk k+1 re-reads
+as its lead. Chunk k+1 then
 
-1. **pins its lead** on them: the lead latents are replaced by chunk k's finished ones and get a
-   noise mask of 0, so the sampler keeps them fixed at every step (it re-noises them to each
-   step's noise level, as for inpainting); the motion module's temporal attention sees the
-   finished frames as context and continues their content, motion and style into the new frames;
-   the lead comes out equal to what chunk k wrote;
-2. **blends across the seam**: the initial latents of the first ``blend_frames`` new frames get
-   the last finished latent mixed in with a weight falling linearly from ``blend_strength``
-   (frame after the lead) to 0, as Start/End Keyframe Latents do for a start image.
+1. **anchors its lead** on them (before sampling): the lead latents are replaced by chunk k's
+   finished ones with a noise mask rising from 0 (oldest lead frame: held fixed at every step, as
+   ComfyUI does for inpainting) to ``(lead - 1) / lead`` (newest: nearly free). The motion
+   module's temporal attention sees the finished frames as context and continues their content,
+   motion and look, while the lead frames next to the new ones may already move towards this
+   chunk's sample;
+2. **blends across the overlap** (after sampling): lead frame i becomes
+   ``(1 - w) * finished + w * regenerated`` with ``w = (i + 1) / (lead + 1)``, so the video fades
+   from chunk k into chunk k+1 over the overlap instead of cutting. For that the overlap is written
+   by chunk k+1: chunk k writes up to ``end - overlap`` (``seam_write_chunk``);
+3. optionally blends the last finished latent into the initial latents of the first
+   ``blend_frames`` new frames, as Start/End Keyframe Latents does for a start image.
 
 latents: (F, C, H, W); anchors: (A, C, H, W), the last A finished latents of the previous chunk.
+benchmarks/chunk_seams.py measures the seams on a toy generator.
 """
 from __future__ import annotations
 
@@ -37,8 +42,9 @@ def anchor_latents(latents: torch.Tensor, anchors: torch.Tensor, lead: int, blen
                    blend_strength: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """(initial latents (F, C, H, W), per-frame noise mask (F,)) of a chunk anchored on the previous one.
 
-    The first ``lead`` latents become the last ``lead`` anchors (mask 0: kept fixed); the new
-    frames get the last anchor blended in by :func:`seam_ramp` (mask 1: sampled freely).
+    The first ``lead`` latents become the last ``lead`` anchors, with a noise mask ``i / lead``
+    (0 = held fixed); the new frames get the last anchor blended in by :func:`seam_ramp` (mask 1:
+    sampled freely).
     """
     if latents.dim() != 4 or anchors.dim() != 4:
         raise ValueError(f"latents and anchors must be (frames, channels, height, width), got {tuple(latents.shape)} "
@@ -58,8 +64,23 @@ def anchor_latents(latents: torch.Tensor, anchors: torch.Tensor, lead: int, blen
     ramp = seam_ramp(out.shape[0] - lead, blend_frames, blend_strength).to(out.device).view(-1, 1, 1, 1)
     out[lead:] = (1.0 - ramp) * out[lead:] + ramp * anchors[-1:]
     mask = torch.ones(out.shape[0], dtype=torch.float32, device=out.device)
-    mask[:lead] = 0.0
+    mask[:lead] = torch.arange(lead, dtype=torch.float32, device=out.device) / max(lead, 1)
     return out.to(latents.dtype), mask
+
+
+def crossfade_lead(sampled: torch.Tensor, anchors: torch.Tensor, lead: int) -> torch.Tensor:
+    """Sampled latents (F, C, H, W) whose lead fades from the previous chunk's finished latents
+    (weight ``1 - (i + 1) / (lead + 1)`` on lead frame i) into this chunk's regenerated ones."""
+    if lead == 0:
+        return sampled
+    if anchors.shape[0] < lead or anchors.shape[1:] != sampled.shape[1:]:
+        raise ValueError(f"the previous chunk kept {tuple(anchors.shape)} finished latents but this chunk's lead is "
+                         f"{lead} frames of {tuple(sampled.shape[1:])}; run the chain again with one overlap and size")
+    out = sampled.clone()
+    weight = (torch.arange(1, lead + 1, dtype=torch.float32, device=sampled.device) / (lead + 1)).view(-1, 1, 1, 1)
+    finished = anchors[-lead:].to(device=sampled.device, dtype=torch.float32)
+    out[:lead] = ((1.0 - weight) * finished + weight * sampled[:lead].to(torch.float32)).to(sampled.dtype)
+    return out
 
 
 def combined_noise_mask(frame_mask: torch.Tensor, latents: torch.Tensor, existing: Optional[torch.Tensor] = None) -> torch.Tensor:

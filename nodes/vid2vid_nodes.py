@@ -124,7 +124,7 @@ class SteadyFrameKeyframeLatents(io.ComfyNode):
 
 
 class SteadyFrameChunkSeamAnchor(io.ComfyNode):
-    """LATENT -> LATENT: keep a chunk's last finished latents so the next chunk continues them."""
+    """LATENT -> LATENT: blend a chunk's overlap into the previous chunk and keep its end for the next."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -133,27 +133,32 @@ class SteadyFrameChunkSeamAnchor(io.ComfyNode):
             display_name="Chunk Seam Anchor",
             category=category("vid2vid"),
             description=(
-                "Long AnimateDiff videos in chunks: place it on the sampled LATENT (before VAE Decode). It keeps this "
-                "chunk's last overlap latents (the frames the next chunk re-reads) for the next chunk, whose Start/End "
-                "Keyframe Latents (with the chunk connected) pins its lead on them, so the sampler continues the "
-                "finished frames instead of starting afresh, and blends the last one into its first new frames. The "
-                "latent passes through unchanged. One anchor per workflow."
+                "Long AnimateDiff videos in chunks: place it on the sampled LATENT (before VAE Decode) and connect its "
+                "chunk output to Video Combine. It keeps this chunk's last overlap latents for the next chunk, whose "
+                "Start/End Keyframe Latents (with the chunk connected) anchors its lead on them; here, in that next "
+                "chunk, the regenerated overlap is faded from the previous chunk's frames into the new ones, and that "
+                "blended overlap is what gets written (each chunk leaves its own overlap to the next). One anchor per "
+                "workflow; use an overlap of 4 or more frames."
             ),
             inputs=[
                 io.Latent.Input("latent", tooltip="The sampled latents of this chunk (one per loaded frame)."),
                 Chunk.Input("chunk", tooltip="This run's chunk from the chunk control."),
-                io.Int.Input("blend_frames", default=4, min=0, max=64, step=1,
-                             tooltip="New frames of the next chunk whose initial latents get this chunk's last "
-                                     "finished latent blended in (falling linearly to 0); 0 = pin the lead only."),
+                io.Int.Input("blend_frames", default=0, min=0, max=64, step=1,
+                             tooltip="New frames of the next chunk whose initial latents also get this chunk's last "
+                                     "finished latent blended in (falling linearly to 0); 0 = off."),
                 io.Float.Input("blend_strength", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Weight of that blend on the first new frame."),
             ],
-            outputs=[io.Latent.Output("latent", tooltip="The input latent, unchanged.")],
+            outputs=[
+                io.Latent.Output("latent", tooltip="The latents with the overlap blended (decode these)."),
+                Chunk.Output("chunk", tooltip="What Video Combine writes of this chunk: the blended overlap and the "
+                                              "new frames up to the next chunk's overlap."),
+            ],
         )
 
     @classmethod
     def execute(cls, latent, chunk, blend_frames, blend_strength) -> io.NodeOutput:
-        return io.NodeOutput(save_seam_anchor(latent, chunk, blend_frames, blend_strength))
+        return io.NodeOutput(*save_seam_anchor(latent, chunk, blend_frames, blend_strength))
 
 
 NODES = [SteadyFramePerWindowControl, SteadyFrameNoise, SteadyFrameKeyframeLatents, SteadyFrameChunkSeamAnchor]

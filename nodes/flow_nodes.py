@@ -2,6 +2,7 @@
 from ..chunking.timeline import state_owner
 from ..comfy_glue.flow import flow_model_names, flow_options, load_flow_model
 from ..comfy_glue.runtime import progress_callback
+from ..flow.chunk_warp import flow_warp_chunk
 from ..flow.chunked import chunk_flow
 from ..flow.estimate import FlowPreset, Resolution
 from ..flow.keyframe_warp import Sampling, SizeMismatch, flow_warp
@@ -100,6 +101,11 @@ class SteadyFrameFlowWarp(io.ComfyNode):
                            tooltip="Precomputed flow of these frames (Optical Flow node). Without it, flow is estimated "
                                    "directly between each frame and its keyframes."),
                 FlowModel.Input("flow_model", optional=True, tooltip="Optional learned estimator (direct mode only)."),
+                Chunk.Input("chunk", optional=True,
+                            tooltip="Long videos: this run's chunk (frames = its loaded frames). keyframe_indices are "
+                                    "then frame numbers of the whole video and keyframes holds every keyframe; the "
+                                    "previous keyframe is carried from chunk to chunk. Frames whose next keyframe lies "
+                                    "in a later chunk are warped from the previous keyframe only."),
             ],
             outputs=[
                 io.Image.Output("images", tooltip="One frame per source frame: the keyframes at their indices, warped "
@@ -107,12 +113,20 @@ class SteadyFrameFlowWarp(io.ComfyNode):
                 io.Mask.Output("mask", tooltip="1 where the warped result is unreliable and should be inpainted "
                                                "(dilated); 0 on keyframes."),
             ],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
     def execute(cls, frames, keyframes, keyframe_indices, preset, resolution, max_motion, mask_dilation,
                 consistency_tolerance, color_tolerance, interpolation, on_size_mismatch, flow=None,
-                flow_model=None) -> io.NodeOutput:
+                flow_model=None, chunk=None) -> io.NodeOutput:
+        if chunk is not None:
+            images, masks = flow_warp_chunk(
+                frames, keyframes, keyframe_indices, chunk, state_owner("flow-warp", cls.hidden.unique_id),
+                consistency_tolerance=consistency_tolerance, color_tolerance=color_tolerance,
+                mask_dilation=mask_dilation, interpolation=interpolation, on_size_mismatch=on_size_mismatch, flow=flow,
+                options=flow_options(preset, max_motion, flow_model, resolution), progress=progress_callback())
+            return io.NodeOutput(images, masks)
         images, masks = flow_warp(
             frames, keyframes, keyframe_indices, consistency_tolerance=consistency_tolerance,
             color_tolerance=color_tolerance, mask_dilation=mask_dilation, interpolation=interpolation,

@@ -14,6 +14,11 @@ PRESET_TIP = ("Embedded TV-L1 estimator: fast (fewer warps and iterations), bala
               "median). Ignored when a flow_model is connected.")
 RESOLUTION_TIP = ("Estimate flow at full or half resolution (half is about 4x faster, with softer motion edges: a "
                   "draft mode).")
+def node_id(cls):
+    """This node's id in the running prompt (names its chunk state); None when called outside the executor."""
+    return getattr(getattr(cls, "hidden", None), "unique_id", None)
+
+
 CHUNK_FLOW_TIP = ("Long videos: this run's chunk from the chunk control. The flow covers the chunk's loaded frames; "
                   "without overlap the pair across the boundary (previous chunk's last frame to this chunk's first) "
                   "is estimated too, so Interpolate sees across it.")
@@ -57,7 +62,7 @@ class SteadyFrameOpticalFlow(io.ComfyNode):
     def execute(cls, frames, preset, resolution, max_motion, flow_model=None, chunk=None) -> io.NodeOutput:
         options = flow_options(preset, max_motion, flow_model, resolution)
         if chunk is not None:
-            return io.NodeOutput(chunk_flow(frames, chunk, state_owner("optical-flow", cls.hidden.unique_id), options,
+            return io.NodeOutput(chunk_flow(frames, chunk, state_owner("optical-flow", node_id(cls)), options,
                                             progress_callback()))
         return io.NodeOutput(flow_for(frames, options=options, progress=progress_callback(), minimum=2))
 
@@ -122,7 +127,7 @@ class SteadyFrameFlowWarp(io.ComfyNode):
                 flow_model=None, chunk=None) -> io.NodeOutput:
         if chunk is not None:
             images, masks = flow_warp_chunk(
-                frames, keyframes, keyframe_indices, chunk, state_owner("flow-warp", cls.hidden.unique_id),
+                frames, keyframes, keyframe_indices, chunk, state_owner("flow-warp", node_id(cls)),
                 consistency_tolerance=consistency_tolerance, color_tolerance=color_tolerance,
                 mask_dilation=mask_dilation, interpolation=interpolation, on_size_mismatch=on_size_mismatch, flow=flow,
                 options=flow_options(preset, max_motion, flow_model, resolution), progress=progress_callback())

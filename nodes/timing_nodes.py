@@ -29,6 +29,11 @@ def flow_inputs() -> list:
     ]
 
 
+def node_id(cls):
+    """This node's id in the running prompt (names its chunk state); None when called outside the executor."""
+    return getattr(getattr(cls, "hidden", None), "unique_id", None)
+
+
 CHUNK_IN_TIP = ("Long videos: this run's chunk from the chunk control (images = its loaded frames). The output is only the "
                 "frames this chunk owns of the whole video's output (the in-betweens of the gap before its first new "
                 "frame included), so the chunks' outputs in a row equal the unchunked output.")
@@ -83,7 +88,7 @@ class SteadyFrameInterpolate(io.ComfyNode):
                 flow_model=None, chunk=None) -> io.NodeOutput:
         options = flow_options(preset, max_motion, flow_model)
         if chunk is not None:
-            timed, out_chunk = interpolate_chunk(images, chunk, state_owner("interpolate", cls.hidden.unique_id),
+            timed, out_chunk = interpolate_chunk(images, chunk, state_owner("interpolate", node_id(cls)),
                                                  multiplier, keep_source_frames, loop, fps, flow, options,
                                                  progress_callback())
             return io.NodeOutput(*timed, out_chunk)
@@ -137,7 +142,7 @@ class SteadyFrameRetime(io.ComfyNode):
                 flow_model=None, chunk=None) -> io.NodeOutput:
         options = flow_options(preset, max_motion, flow_model)
         if chunk is not None:
-            timed, out_chunk = retime_chunk(images, chunk, state_owner("retime", cls.hidden.unique_id), fps, mode, n,
+            timed, out_chunk = retime_chunk(images, chunk, state_owner("retime", node_id(cls)), fps, mode, n,
                                             target_fps, resample_method, flow, options, progress_callback())
             return io.NodeOutput(*timed, out_chunk)
         return io.NodeOutput(*retime_clip(images, fps, mode, n, target_fps, resample_method, flow, options,

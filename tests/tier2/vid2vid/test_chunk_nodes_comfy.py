@@ -32,7 +32,7 @@ def test_interpolate_nodes_chunk_by_chunk_equal_the_unchunked_node(comfyui_root,
                                                     chunk).args)
     assert whole[3] is None and len(whole) == 4
     assert torch.equal(torch.cat([p[0] for p in parts]), whole[0])
-    assert [p[1] for p in parts] == [3, 8 - 3 + 3] and parts[1][3].first_new == 3 and parts[1][3].end == 11
+    assert [p[1] for p in parts] == [5, 6] and parts[1][3].first_new == 5 and parts[1][3].end == 11
     assert parts[-1][3].total_frames == whole[1] == 11
 
 

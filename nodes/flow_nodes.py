@@ -15,7 +15,8 @@ PRESET_TIP = ("Embedded TV-L1 estimator: fast (fewer warps and iterations), bala
 RESOLUTION_TIP = ("Estimate flow at full or half resolution (half is about 4x faster, with softer motion edges: a "
                   "draft mode).")
 def node_id(cls):
-    """This node's id in the running prompt (names its chunk state); None when called outside the executor."""
+    """This node's id in the running prompt, where the executor provides it (names its chunk state); None here: the
+    saved-workflow schema check keeps these nodes without hidden inputs, so two nodes of one kind share a name."""
     return getattr(getattr(cls, "hidden", None), "unique_id", None)
 
 
@@ -55,7 +56,6 @@ class SteadyFrameOpticalFlow(io.ComfyNode):
             ],
             outputs=[Flow.Output("flow", tooltip="Forward and backward flow between consecutive frames (4 MB per frame "
                                                  "at 512x512, held in CPU memory).")],
-            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -118,7 +118,6 @@ class SteadyFrameFlowWarp(io.ComfyNode):
                 io.Mask.Output("mask", tooltip="1 where the warped result is unreliable and should be inpainted "
                                                "(dilated); 0 on keyframes."),
             ],
-            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod

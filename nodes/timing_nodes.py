@@ -30,7 +30,8 @@ def flow_inputs() -> list:
 
 
 def node_id(cls):
-    """This node's id in the running prompt (names its chunk state); None when called outside the executor."""
+    """This node's id in the running prompt, where the executor provides it (names its chunk state); None here: the
+    saved-workflow schema check keeps these nodes without hidden inputs, so two nodes of one kind share a name."""
     return getattr(getattr(cls, "hidden", None), "unique_id", None)
 
 
@@ -80,7 +81,6 @@ class SteadyFrameInterpolate(io.ComfyNode):
                                                "(connect it to the video writer)."),
                 Chunk.Output("chunk", tooltip=CHUNK_OUT_TIP),
             ],
-            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -134,7 +134,6 @@ class SteadyFrameRetime(io.ComfyNode):
                                                "frame rate)."),
                 Chunk.Output("chunk", tooltip=CHUNK_OUT_TIP),
             ],
-            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod

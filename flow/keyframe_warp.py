@@ -153,13 +153,36 @@ def neighbouring_keys(frame_count: int, indices: list[int]) -> list[tuple[Option
     return result
 
 
+@dataclass
+class OutsideKey:
+    """A keyframe before the frames (a chunk's previous keyframe, from the chunk before).
+
+    index: its frame number relative to frames[0] (negative); source: its source frame (1, H, W, 3);
+    chain: composed mode only, (flow (1, 2, H, W) from frames[0] into the keyframe, confidence
+    (1, 1, H, W) before the photometric check).
+    """
+
+    index: int
+    source: torch.Tensor
+    chain: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+
+
+def _source(frames: torch.Tensor, key: int, outside: Optional[OutsideKey]) -> torch.Tensor:
+    """Source frame of keyframe ``key`` (1, H, W, 3): from the frames, or the outside key's."""
+    if outside is not None and key == outside.index:
+        return outside.source
+    return frames[key:key + 1]
+
+
 def direct_propagations(frames: torch.Tensor, indices: list[int], settings: WarpSettings,
-                        options: FlowOptions = DEFAULT_FLOW_OPTIONS) -> Iterator[list[Propagation]]:
+                        options: FlowOptions = DEFAULT_FLOW_OPTIONS,
+                        outside: Optional[OutsideKey] = None) -> Iterator[list[Propagation]]:
     """Per frame, the propagations from its previous and next keyframe, with flow estimated
     (``options``) directly between the source frame and the keyframe's source frame (no chaining).
 
     frames: (F, H, W, 3) float 0..1. Yields one list per frame in order (empty for keyframes);
-    only one frame's flows are alive at a time.
+    only one frame's flows are alive at a time. outside: a keyframe before frames[0] (its index
+    is then one of ``indices``).
     """
     device = frames.device if options.device is None else torch.device(options.device)
     for t, (prev, nxt) in enumerate(neighbouring_keys(frames.shape[0], indices)):
@@ -168,7 +191,8 @@ def direct_propagations(frames: torch.Tensor, indices: list[int], settings: Warp
             continue
         keys = [k for k in (prev, nxt) if k is not None]
         target = frames[t:t + 1].to(device=device, dtype=torch.float32).permute(0, 3, 1, 2)
-        sources = torch.cat([frames[k:k + 1] for k in keys]).to(device=device, dtype=torch.float32).permute(0, 3, 1, 2)
+        sources = torch.cat([_source(frames, k, outside) for k in keys]).to(device=device, dtype=torch.float32)
+        sources = sources.permute(0, 3, 1, 2)
         targets = target.expand(len(keys), -1, -1, -1)
         # One batch: target->key for every key, then key->target for the forward-backward test.
         flows = options.estimate(torch.cat((targets, sources)), torch.cat((sources, targets)))
@@ -179,14 +203,17 @@ def direct_propagations(frames: torch.Tensor, indices: list[int], settings: Warp
 
 
 def composed_propagations(frames: torch.Tensor, indices: list[int], flow: FlowSequence, settings: WarpSettings,
-                          device=None) -> Iterator[list[Propagation]]:
+                          device=None, outside: Optional[OutsideKey] = None,
+                          capture: Optional[dict] = None) -> Iterator[list[Propagation]]:
     """Like ``direct_propagations`` but from precomputed consecutive-frame flows: the flow from
     frame t to a keyframe is the composition of the steps in between (the flow *fields* are chained;
     the keyframe image is still sampled only once). A pixel stays reliable only if every step it
     passes through was forward-backward consistent and inside the frame.
 
     Walks each stretch between keyframes once from each end, so the cost is O(F) compositions.
-    ``flow`` must belong to ``frames`` (``ClipFlow`` checks that).
+    ``flow`` must belong to ``frames`` (``ClipFlow`` checks that). outside: a keyframe before
+    frames[0] with its chain at frames[0] (continued from there). capture: {"frame": t} asks for
+    frame t's chain from its previous keyframe, stored as capture["chain"] = (flow, confidence).
     """
     count = frames.shape[0]
     device = frames.device if device is None else torch.device(device)
@@ -205,32 +232,41 @@ def composed_propagations(frames: torch.Tensor, indices: list[int], flow: FlowSe
             from_next.update(_chain_towards(flow, nxt, step=-1, stop=prev if prev is not None else -1,
                                             settings=settings, device=device))
         if prev is not None and t not in from_prev:
+            initial = outside.chain if outside is not None and prev == outside.index else None
             from_prev.update(_chain_towards(flow, prev, step=1, stop=nxt if nxt is not None else count,
-                                            settings=settings, device=device))
+                                            settings=settings, device=device, initial=initial))
         props = []
         for key, table in ((prev, from_prev), (nxt, from_next)):
             if key is None:
                 continue
             total, confidence = table.pop(t)
+            if capture is not None and key == prev and t == capture.get("frame"):
+                capture["chain"] = (total, confidence)
             if settings.photometric_threshold is not None:
                 target = frames[t:t + 1].to(device=device, dtype=torch.float32).permute(0, 3, 1, 2)
-                source = frames[key:key + 1].to(device=device, dtype=torch.float32).permute(0, 3, 1, 2)
+                source = _source(frames, key, outside).to(device=device, dtype=torch.float32).permute(0, 3, 1, 2)
                 confidence = confidence * photometric_confidence(target, source, total, settings.photometric_threshold)
             props.append(Propagation(t, key, total, confidence))
         yield props
 
 
-def _chain_towards(flow: FlowSequence, key: int, step: int, stop: int, settings: WarpSettings, device):
+def _chain_towards(flow: FlowSequence, key: int, step: int, stop: int, settings: WarpSettings, device,
+                   initial: Optional[tuple[torch.Tensor, torch.Tensor]] = None):
     """Flows from every frame between ``key`` and ``stop`` (exclusive) into ``key``.
 
     step = +1 walks forward from key (frames key+1, key+2, ...), each one using the backward flow of
     its pair; step = -1 walks backward using the forward flows. Returns {frame: (flow, confidence)}.
-    Holds the whole stretch (one flow per frame) until it is consumed.
+    Holds the whole stretch (one flow per frame) until it is consumed. initial: for a key before
+    frame 0 (step +1), the chain at frame 0, continued from there.
     """
     result = {}
     total = None
     confidence = None
     t = key + step
+    if initial is not None:
+        total, confidence = (x.to(device) for x in initial)
+        result[0] = (total, confidence)
+        t = 1
     while t != stop and 0 <= t < flow.frame_count:
         if step == 1:
             step_flow = flow.backward[t - 1:t].to(device)   # frames[t] -> frames[t-1]
@@ -290,7 +326,7 @@ def dilate_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def warp_keyframes(flows: ClipFlow, keyframes: torch.Tensor, indices: list[int], settings: WarpSettings = WarpSettings(),
-                   progress: ProgressFn = None):
+                   progress: ProgressFn = None, outside: Optional[OutsideKey] = None, capture: Optional[dict] = None):
     """FlowWarp on whole clips.
 
     flows: the source video (``flows.frames``, (F, H, W, 3) float 0..1) and its flow: with a given
@@ -299,6 +335,8 @@ def warp_keyframes(flows: ClipFlow, keyframes: torch.Tensor, indices: list[int],
     keyframes: (K, H, W, C) float 0..1 already at the frames' size and one per index
     (``check_keyframes``); indices: K frame indices (``parse_keyframe_indices``).
     progress: optional callable(done, total) after each frame; it may raise to cancel.
+    outside, capture: for chunks (see ``composed_propagations``); the outside keyframe's image is
+    the one at its index in ``indices``.
     Returns (images (F, H, W, C) float32 CPU, masks (F, H, W) float32 CPU, 1 = inpaint here).
     """
     frames = flows.frames
@@ -309,9 +347,10 @@ def warp_keyframes(flows: ClipFlow, keyframes: torch.Tensor, indices: list[int],
     images = torch.empty((count, height, width, channels), dtype=torch.float32)
     masks = torch.zeros((count, height, width), dtype=torch.float32)
     if flows.given is None:
-        propagations = direct_propagations(frames, indices, settings, flows.options)
+        propagations = direct_propagations(frames, indices, settings, flows.options, outside)
     else:
-        propagations = composed_propagations(frames, indices, flows.given, settings, device=device)
+        propagations = composed_propagations(frames, indices, flows.given, settings, device=device, outside=outside,
+                                             capture=capture)
     for t, props in enumerate(propagations):
         if t in keyed:
             images[t] = keyframes[indices.index(t)].float().cpu()

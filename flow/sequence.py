@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -14,12 +15,16 @@ class FlowSequence:
     backward: (F-1, 2, H, W) float32 CPU, backward[i] = estimate_flow(frames[i+1], frames[i]);
     height, width: the frame size the flows belong to. Memory: 16 bytes per pixel per frame
     (4 MB per frame at 512x512, 1.2 GB for 300 frames). Made by ``flow.provider``.
+    before: in a chunked run without overlap, the flows between the previous chunk's last frame
+    and frames[0] as (forward (1, 2, H, W), backward (1, 2, H, W)), so that nodes working across
+    the chunk boundary need not estimate that pair again; None otherwise.
     """
 
     forward: torch.Tensor
     backward: torch.Tensor
     height: int
     width: int
+    before: Optional[tuple[torch.Tensor, torch.Tensor]] = None
 
     @property
     def frame_count(self) -> int:

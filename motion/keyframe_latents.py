@@ -50,20 +50,28 @@ def blend_weights(frames: int, start_strength: float, end_strength: float, power
 
 def blend_keyframe_latents(latents: torch.Tensor, start: Optional[torch.Tensor] = None, end: Optional[torch.Tensor] = None,
                            start_strength: float = 1.0, end_strength: float = 1.0, power: float = 1.0, scale: float = 32.0,
-                           end_power: Optional[float] = None, end_scale: Optional[float] = None) -> torch.Tensor:
+                           end_power: Optional[float] = None, end_scale: Optional[float] = None,
+                           first: int = 0, total: Optional[int] = None) -> torch.Tensor:
     """Blend keyframe latents into ``latents``.
 
     latents: (F, C, H, W); start, end: (1, C, H, W) or (C, H, W) (a batch of several frames uses
     its first frame for ``start`` and its last for ``end``). A missing keyframe has weight 0.
+    first, total: for one chunk of a longer video, ``latents`` are its frames ``first ..
+    first + F - 1`` of ``total``: the start keyframe sits at frame 0 and the end keyframe at frame
+    ``total - 1`` of the whole video (default: the latents are the whole clip).
     Returns a new (F, C, H, W) tensor in the dtype of ``latents``.
     """
     if latents.dim() != 4:
         raise ValueError(f"latents must be (frames, channels, height, width), got shape {tuple(latents.shape)}")
     frames = latents.shape[0]
+    total = frames if total is None else total
+    if not (0 <= first and first + frames <= total):
+        raise ValueError(f"frames {first} .. {first + frames - 1} lie outside the video's 0 .. {total - 1}")
     start_frame = _one_frame(start, latents, "start", first=True)
     end_frame = _one_frame(end, latents, "end", first=False)
-    w_start, w_end = blend_weights(frames, start_strength if start_frame is not None else 0.0,
+    w_start, w_end = blend_weights(total, start_strength if start_frame is not None else 0.0,
                                    end_strength if end_frame is not None else 0.0, power, scale, end_power, end_scale)
+    w_start, w_end = w_start[first:first + frames], w_end[first:first + frames]
     shape = (frames, 1, 1, 1)
     w_start = w_start.to(latents.device)
     w_end = w_end.to(latents.device)

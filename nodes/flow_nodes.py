@@ -1,16 +1,23 @@
 """Optical flow and FlowWarp nodes: declarations over ``flow/`` and ``comfy_glue/flow.py``."""
+from ..comfy_glue.chunk_state import running_node_id, state_owner
 from ..comfy_glue.flow import flow_model_names, flow_options, load_flow_model
 from ..comfy_glue.runtime import progress_callback
+from ..flow.chunk_warp import flow_warp_chunk
+from ..flow.chunked import chunk_flow
 from ..flow.estimate import FlowPreset, Resolution
 from ..flow.keyframe_warp import Sampling, SizeMismatch, flow_warp
 from ..flow.provider import flow_for
 from ..flow.visualize import FlowDirection, preview_flow
-from .schema import Flow, FlowModel, category, io
+from .schema import Chunk, Flow, FlowModel, category, io
 
 PRESET_TIP = ("Embedded TV-L1 estimator: fast (fewer warps and iterations), balanced, or quality (more warps, 5x5 "
               "median). Ignored when a flow_model is connected.")
 RESOLUTION_TIP = ("Estimate flow at full or half resolution (half is about 4x faster, with softer motion edges: a "
                   "draft mode).")
+
+CHUNK_FLOW_TIP = ("Long videos: this run's chunk from the chunk control. The flow covers the chunk's loaded frames; "
+                  "without overlap the pair across the boundary (previous chunk's last frame to this chunk's first) "
+                  "is estimated too, so Interpolate sees across it.")
 
 
 def estimator_inputs(max_motion_default: int, max_motion_tip: str) -> list:
@@ -40,14 +47,18 @@ class SteadyFrameOpticalFlow(io.ComfyNode):
                                       "size it sets the pyramid depth. Raise it for fast motion."),
                 FlowModel.Input("flow_model", optional=True,
                                 tooltip="Optional learned estimator from Load Optical Flow Model; replaces TV-L1."),
+                Chunk.Input("chunk", optional=True, tooltip=CHUNK_FLOW_TIP),
             ],
             outputs=[Flow.Output("flow", tooltip="Forward and backward flow between consecutive frames (4 MB per frame "
                                                  "at 512x512, held in CPU memory).")],
         )
 
     @classmethod
-    def execute(cls, frames, preset, resolution, max_motion, flow_model=None) -> io.NodeOutput:
+    def execute(cls, frames, preset, resolution, max_motion, flow_model=None, chunk=None) -> io.NodeOutput:
         options = flow_options(preset, max_motion, flow_model, resolution)
+        if chunk is not None:
+            return io.NodeOutput(chunk_flow(frames, chunk, state_owner("optical-flow", running_node_id()), options,
+                                            progress_callback()))
         return io.NodeOutput(flow_for(frames, options=options, progress=progress_callback(), minimum=2))
 
 
@@ -90,6 +101,11 @@ class SteadyFrameFlowWarp(io.ComfyNode):
                            tooltip="Precomputed flow of these frames (Optical Flow node). Without it, flow is estimated "
                                    "directly between each frame and its keyframes."),
                 FlowModel.Input("flow_model", optional=True, tooltip="Optional learned estimator (direct mode only)."),
+                Chunk.Input("chunk", optional=True,
+                            tooltip="Long videos: this run's chunk (frames = its loaded frames). keyframe_indices are "
+                                    "then frame numbers of the whole video and keyframes holds every keyframe; the "
+                                    "previous keyframe is carried from chunk to chunk. Frames whose next keyframe lies "
+                                    "in a later chunk are warped from the previous keyframe only."),
             ],
             outputs=[
                 io.Image.Output("images", tooltip="One frame per source frame: the keyframes at their indices, warped "
@@ -102,7 +118,14 @@ class SteadyFrameFlowWarp(io.ComfyNode):
     @classmethod
     def execute(cls, frames, keyframes, keyframe_indices, preset, resolution, max_motion, mask_dilation,
                 consistency_tolerance, color_tolerance, interpolation, on_size_mismatch, flow=None,
-                flow_model=None) -> io.NodeOutput:
+                flow_model=None, chunk=None) -> io.NodeOutput:
+        if chunk is not None:
+            images, masks = flow_warp_chunk(
+                frames, keyframes, keyframe_indices, chunk, state_owner("flow-warp", running_node_id()),
+                consistency_tolerance=consistency_tolerance, color_tolerance=color_tolerance,
+                mask_dilation=mask_dilation, interpolation=interpolation, on_size_mismatch=on_size_mismatch, flow=flow,
+                options=flow_options(preset, max_motion, flow_model, resolution), progress=progress_callback())
+            return io.NodeOutput(images, masks)
         images, masks = flow_warp(
             frames, keyframes, keyframe_indices, consistency_tolerance=consistency_tolerance,
             color_tolerance=color_tolerance, mask_dilation=mask_dilation, interpolation=interpolation,

@@ -4,6 +4,7 @@ from ..comfy_glue.flow import flow_options
 from ..comfy_glue.runtime import progress_callback
 from ..flow.estimate import FlowPreset
 from ..postprocess.chunk_span import ChunkSpan
+from ..postprocess.chunked_timing import interpolate_chunk, retime_chunk
 from ..postprocess.keyframes import KeyframeGaps, KeyframeMethod, choose_keyframes
 from ..postprocess.keyframes_chunks import KeyframeCarry, choose_keyframes_chunk
 from ..postprocess.timing import ResampleMethod, RetimeMode, interpolate_clip, retime_clip
@@ -28,6 +29,14 @@ def flow_inputs() -> list:
         FlowModel.Input("flow_model", optional=True, tooltip="Optional learned flow estimator; replaces the embedded "
                                                              "TV-L1 for pairs not covered by the flow input."),
     ]
+
+
+
+CHUNK_IN_TIP = ("Long videos: this run's chunk from the chunk control (images = its loaded frames). The output is only the "
+                "frames this chunk owns of the whole video's output (the in-betweens of the gap before its first new "
+                "frame included), so the chunks' outputs in a row equal the unchunked output.")
+CHUNK_OUT_TIP = ("The chunk numbered in output frames (no lead frames): connect it to Video Combine's chunk input, and to "
+                 "the chunk input of temporal nodes after this one.")
 
 
 class SteadyFrameInterpolate(io.ComfyNode):
@@ -59,6 +68,7 @@ class SteadyFrameInterpolate(io.ComfyNode):
                                tooltip="Frame rate of the input frames; the fps output is this times the multiplier."),
                 *estimator_inputs(),
                 *flow_inputs(),
+                Chunk.Input("chunk", optional=True, tooltip=CHUNK_IN_TIP),
             ],
             outputs=[
                 io.Image.Output("images", tooltip="Source frames with the in-betweens inserted ((F-1) x multiplier + 1 "
@@ -66,14 +76,21 @@ class SteadyFrameInterpolate(io.ComfyNode):
                 io.Int.Output("frame_count", tooltip="Number of output frames."),
                 io.Float.Output("fps", tooltip="fps x multiplier: the frame rate that keeps the clip's duration "
                                                "(connect it to the video writer)."),
+                Chunk.Output("chunk", tooltip=CHUNK_OUT_TIP),
             ],
         )
 
     @classmethod
     def execute(cls, images, multiplier, keep_source_frames, loop, fps, preset, max_motion, flow=None,
-                flow_model=None) -> io.NodeOutput:
-        return io.NodeOutput(*interpolate_clip(images, multiplier, keep_source_frames, loop, fps, flow,
-                                               flow_options(preset, max_motion, flow_model), progress_callback()))
+                flow_model=None, chunk=None) -> io.NodeOutput:
+        options = flow_options(preset, max_motion, flow_model)
+        if chunk is not None:
+            timed, out_chunk = interpolate_chunk(images, chunk, state_owner("interpolate", running_node_id()),
+                                                 multiplier, keep_source_frames, loop, fps, flow, options,
+                                                 progress_callback())
+            return io.NodeOutput(*timed, out_chunk)
+        return io.NodeOutput(*interpolate_clip(images, multiplier, keep_source_frames, loop, fps, flow, options,
+                                               progress_callback()), None)
 
 
 class SteadyFrameRetime(io.ComfyNode):
@@ -105,20 +122,27 @@ class SteadyFrameRetime(io.ComfyNode):
                                        "along optical flow."),
                 *estimator_inputs(),
                 *flow_inputs(),
+                Chunk.Input("chunk", optional=True, tooltip=CHUNK_IN_TIP),
             ],
             outputs=[
                 io.Image.Output("images", tooltip="The retimed frames."),
                 io.Int.Output("frame_count", tooltip="Number of output frames."),
                 io.Float.Output("fps", tooltip="Frame rate to play the output at (connect it to the video writer's "
                                                "frame rate)."),
+                Chunk.Output("chunk", tooltip=CHUNK_OUT_TIP),
             ],
         )
 
     @classmethod
     def execute(cls, images, fps, mode, n, target_fps, resample_method, preset, max_motion, flow=None,
-                flow_model=None) -> io.NodeOutput:
-        return io.NodeOutput(*retime_clip(images, fps, mode, n, target_fps, resample_method, flow,
-                                          flow_options(preset, max_motion, flow_model), progress_callback()))
+                flow_model=None, chunk=None) -> io.NodeOutput:
+        options = flow_options(preset, max_motion, flow_model)
+        if chunk is not None:
+            timed, out_chunk = retime_chunk(images, chunk, state_owner("retime", running_node_id()), fps, mode, n,
+                                            target_fps, resample_method, flow, options, progress_callback())
+            return io.NodeOutput(*timed, out_chunk)
+        return io.NodeOutput(*retime_clip(images, fps, mode, n, target_fps, resample_method, flow, options,
+                                          progress_callback()), None)
 
 
 class SteadyFrameSelectKeyframes(io.ComfyNode):

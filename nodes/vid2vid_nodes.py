@@ -1,7 +1,7 @@
 """Video-to-video nodes: per-window ControlNet, consistent noise, start/end keyframe latents."""
 from ..comfy_glue.chunk_state import running_node_id, state_owner
 from ..comfy_glue.control_windows import enable_per_window_control
-from ..comfy_glue.keyframe_latents import blend_keyframe_latent_dicts
+from ..comfy_glue.keyframe_latents import blend_keyframe_latent_dicts, chunk_keyframe_latent_dicts, save_seam_anchor
 from ..comfy_glue.noise import consistent_noise
 from ..flow.estimate import FlowPreset
 from ..motion.noise import MAX_SEED, NoiseMode
@@ -109,14 +109,62 @@ class SteadyFrameKeyframeLatents(io.ComfyNode):
                                tooltip="Latent scale: with power 1 the weight reaches 0 this many frames from the end."),
                 io.Latent.Input("start_latent", optional=True, tooltip="VAE-encoded start image (its first frame is used)."),
                 io.Latent.Input("end_latent", optional=True, tooltip="VAE-encoded end image (its last frame is used)."),
+                Chunk.Input("chunk", optional=True,
+                            tooltip="Long videos: this run's chunk (latents = one per loaded frame). The start/end "
+                                    "keyframes sit at the whole video's first/last frame; after the first chunk the "
+                                    "lead frames are pinned on the previous chunk's finished latents (Chunk Seam "
+                                    "Anchor) and blended across the seam."),
             ],
             outputs=[io.Latent.Output("latent")],
         )
 
     @classmethod
-    def execute(cls, latents, start_strength, end_strength, power, scale, start_latent=None, end_latent=None) -> io.NodeOutput:
+    def execute(cls, latents, start_strength, end_strength, power, scale, start_latent=None, end_latent=None,
+                chunk=None) -> io.NodeOutput:
+        if chunk is not None:
+            return io.NodeOutput(chunk_keyframe_latent_dicts(latents, chunk, start_latent, end_latent,
+                                                             start_strength=start_strength, end_strength=end_strength,
+                                                             power=power, scale=scale))
         return io.NodeOutput(blend_keyframe_latent_dicts(latents, start_latent, end_latent, start_strength=start_strength,
                                                          end_strength=end_strength, power=power, scale=scale))
 
 
-NODES = [SteadyFramePerWindowControl, SteadyFrameNoise, SteadyFrameKeyframeLatents]
+class SteadyFrameChunkSeamAnchor(io.ComfyNode):
+    """LATENT -> LATENT: blend a chunk's overlap into the previous chunk and keep its end for the next."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SteadyFrameChunkSeamAnchor",
+            display_name="Chunk Seam Anchor",
+            category=category("vid2vid"),
+            description=(
+                "Long AnimateDiff videos in chunks: place it on the sampled LATENT (before VAE Decode) and connect its "
+                "chunk output to Video Combine. It keeps this chunk's last overlap latents for the next chunk, whose "
+                "Start/End Keyframe Latents (with the chunk connected) anchors its lead on them; here, in that next "
+                "chunk, the regenerated overlap is faded from the previous chunk's frames into the new ones, and that "
+                "blended overlap is what gets written (each chunk leaves its own overlap to the next). One anchor per "
+                "workflow; use an overlap of 4 or more frames."
+            ),
+            inputs=[
+                io.Latent.Input("latent", tooltip="The sampled latents of this chunk (one per loaded frame)."),
+                Chunk.Input("chunk", tooltip="This run's chunk from the chunk control."),
+                io.Int.Input("blend_frames", default=0, min=0, max=64, step=1,
+                             tooltip="New frames of the next chunk whose initial latents also get this chunk's last "
+                                     "finished latent blended in (falling linearly to 0); 0 = off."),
+                io.Float.Input("blend_strength", default=0.5, min=0.0, max=1.0, step=0.01,
+                               tooltip="Weight of that blend on the first new frame."),
+            ],
+            outputs=[
+                io.Latent.Output("latent", tooltip="The latents with the overlap blended (decode these)."),
+                Chunk.Output("chunk", tooltip="What Video Combine writes of this chunk: the blended overlap and the "
+                                              "new frames up to the next chunk's overlap."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, latent, chunk, blend_frames, blend_strength) -> io.NodeOutput:
+        return io.NodeOutput(*save_seam_anchor(latent, chunk, blend_frames, blend_strength))
+
+
+NODES = [SteadyFramePerWindowControl, SteadyFrameNoise, SteadyFrameKeyframeLatents, SteadyFrameChunkSeamAnchor]

@@ -13,7 +13,7 @@ import torch
 from ..flow.provider import DEFAULT_FLOW_OPTIONS, ClipFlow, FlowOptions, ProgressFn, check_clip
 from ..flow.sequence import FlowSequence
 from .interpolate import inbetween_positions, render_positions
-from .retime import hold_plan, resample_plan, take_frames
+from .retime import RetimePlan, hold_plan, resample_plan, take_frames
 
 
 class RetimeMode(str, Enum):
@@ -63,6 +63,15 @@ def interpolate_clip(images: torch.Tensor, multiplier: int, keep_source_frames: 
     return TimedFrames(out, out.shape[0], float(fps) * int(multiplier))
 
 
+def retime_plan(num_frames: int, fps: float, mode: str = RetimeMode.HOLD, n: int = 2, target_fps: float = 24.0,
+                resample_method: str = ResampleMethod.NEAREST) -> RetimePlan:
+    """The Retime node's plan for a clip of ``num_frames`` source frames (see :class:`RetimeMode`)."""
+    mode = RetimeMode(mode)
+    if mode is RetimeMode.RESAMPLE:
+        return resample_plan(num_frames, float(fps), float(target_fps), _RESAMPLE_PLANS[ResampleMethod(resample_method)])
+    return hold_plan(num_frames, float(fps), int(n), _HOLD_PLANS[mode])
+
+
 def retime_clip(images: torch.Tensor, fps: float, mode: str = RetimeMode.HOLD, n: int = 2, target_fps: float = 24.0,
                 resample_method: str = ResampleMethod.NEAREST, flow: Optional[FlowSequence] = None,
                 options: FlowOptions = DEFAULT_FLOW_OPTIONS, progress: ProgressFn = None) -> TimedFrames:
@@ -74,12 +83,7 @@ def retime_clip(images: torch.Tensor, fps: float, mode: str = RetimeMode.HOLD, n
     in-between frame.
     """
     check_clip(images)
-    mode = RetimeMode(mode)
-    if mode is RetimeMode.RESAMPLE:
-        plan = resample_plan(images.shape[0], float(fps), float(target_fps),
-                             _RESAMPLE_PLANS[ResampleMethod(resample_method)])
-    else:
-        plan = hold_plan(images.shape[0], float(fps), int(n), _HOLD_PLANS[mode])
+    plan = retime_plan(images.shape[0], fps, mode, n, target_fps, resample_method)
     if plan.is_integral:
         out = take_frames(images, plan.positions)
     else:

@@ -24,7 +24,7 @@ def test_interpolate_reports_progress_to_comfyui(comfyui_root):
     previous_hook = comfy.utils.PROGRESS_BAR_HOOK
     comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total)))
     try:
-        images, count, fps = SteadyFrameInterpolate.execute(frames, 2, True, False, 12.0, "fast", 16).args
+        images, count, fps, _ = SteadyFrameInterpolate.execute(frames, 2, True, False, 12.0, "fast", 16).args
     finally:
         comfy.utils.set_progress_bar_global_hook(previous_hook)
     assert count == 5 and fps == 24.0 and images.shape[0] == 5
@@ -54,8 +54,8 @@ def test_cancel_stops_the_timing_nodes(comfyui_root):
 
 def test_retime_node_outputs_frames_count_and_fps(comfyui_root):
     frames = SCENE.frames(range(6))
-    images, count, fps = SteadyFrameRetime.execute(frames, 24.0, "keep every Nth frame (fps / N)", 2, 24.0,
-                                                   "drop/duplicate", "fast", 48).args
+    images, count, fps, _ = SteadyFrameRetime.execute(frames, 24.0, "keep every Nth frame (fps / N)", 2, 24.0,
+                                                      "drop/duplicate", "fast", 48).args
     assert (count, fps) == (3, 12.0) and torch.equal(images, frames[::2])
     with pytest.raises(ValueError, match="max_gap"):
         SteadyFrameSelectKeyframes.execute(frames, "edge change", 60.0, 15.0, 10, 5, True, "fast", 48)
@@ -64,7 +64,8 @@ def test_retime_node_outputs_frames_count_and_fps(comfyui_root):
 def test_flow_from_the_optical_flow_node_feeds_the_timing_nodes(comfyui_root):
     frames = SCENE.frames(range(4))
     (flow,) = SteadyFrameOpticalFlow.execute(frames, "balanced", "full", 16).args
-    with_flow, count, fps = SteadyFrameInterpolate.execute(frames, 2, True, False, 12.0, "balanced", 16, flow=flow).args
+    with_flow, count, fps, _ = SteadyFrameInterpolate.execute(frames, 2, True, False, 12.0, "balanced", 16,
+                                                                flow=flow).args
     assert (count, fps) == (7, 24.0)
     truth = SCENE.frame(1.5)
     blend = 0.5 * (frames[1] + frames[2])

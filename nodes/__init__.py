@@ -17,6 +17,7 @@ NODE_MODULES = (
     "video_nodes",
     "vid2vid_nodes",
     "timing_nodes",
+    "motion_keyframe_nodes",
 )
 
 

@@ -27,3 +27,9 @@ Floats = io.Custom("FLOATS")
 
 Chunk = io.Custom("SF_CHUNK")
 """This run's share of a long video (``chunking.plan.Chunk``): its frame range and state folder."""
+
+MotionKeyframes = io.Custom("SF_MOTION_KEYFRAMES")
+"""Motion scale/effect keyframes over the sampling steps (a tuple of ``motion.keyframes.MotionKeyframe``)."""
+
+MotionBlocks = io.Custom("SF_MOTION_BLOCKS")
+"""Per-block motion weights (``motion.keyframes.BlockWeights``)."""

@@ -2,8 +2,17 @@
 schedule with a linear percent -> sigma map, so every expected value is worked out by hand."""
 import pytest
 
-from steadyframe.motion.keyframes import (BlockWeight, BlockWeights, MotionControl, MotionKeyframe, add_keyframe, combine,
-                                          module_position, parse_block_weights, resolve)
+from steadyframe.motion.keyframes import (
+    BlockWeight,
+    BlockWeights,
+    MotionControl,
+    MotionKeyframe,
+    add_keyframe,
+    combine,
+    module_position,
+    parse_block_weights,
+    resolve,
+)
 
 # 5 steps from sigma 10 down; percent p <-> sigma 10 * (1 - p) (p <= 0 is "before everything")
 SIGMAS = [10.0, 8.0, 6.0, 4.0, 2.0, 0.0]

@@ -29,6 +29,7 @@ import torch
 
 from ..motion.beta_schedules import BETA_RANGES, BetaSchedule, resolve_beta_schedule
 from ..motion.formats import MotionModuleInfo, build_motion_model
+from ..motion.keyframes import MotionControl
 from ..motion.temporal import DEFAULT_MAX_ATTENTION_BATCH, MotionModel, MotionModule
 from ..motion.windows import ContextSettings, check_frames_per_call
 from .control_windows import enable_per_window_control
@@ -40,6 +41,11 @@ SETTINGS_KEY = "steadyframe_motion"
 # adds factorized low-rank terms to the projections (see motion/temporal.py).
 MOTION_LORA_KEY = "steadyframe_motion_lora"
 MOTION_FOLDER = "animatediff_models"
+# transformer_options[PLAN_KEY] = {id(module): (scale, effect)}: this call's values per module, set by
+# the step/keyframe/block wrapper of comfy_glue/motion_chain.py; absent, the settings below apply.
+PLAN_KEY = "steadyframe_motion_plan"
+# model attachment: the motion models on this MODEL, in the order they run (see motion_chain.py)
+CHAIN_KEY = "SteadyFrame_motion_chain"
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,15 @@ class MotionSettings:
     pe_length: int = 32
     max_attention_batch: int = DEFAULT_MAX_ATTENTION_BATCH
     name: str = ""
+
+
+@dataclass(frozen=True)
+class ChainedMotion:
+    """One motion model on a MODEL: its weights, what the file is, its name, and its step control."""
+    patcher: object  # comfy.model_patcher.ModelPatcher around a MotionModel
+    info: MotionModuleInfo
+    source: str
+    control: MotionControl
 
 
 # ------------------------------------------------------------------------------------------------
@@ -125,18 +140,33 @@ def plan_injection(unet, motion_model: MotionModel, model_name: str, source: str
 
 
 class MotionInjection:
-    """inject/eject callables for ``comfy.patcher_extension.PatcherInjection``."""
+    """inject/eject callables for ``comfy.patcher_extension.PatcherInjection``.
 
-    def __init__(self, motion_patcher, source: str):
-        self.motion_patcher = motion_patcher
+    ``motion_patchers``: one ModelPatcher per motion model; with several (chained models) each
+    place gets their modules in this order.
+    """
+
+    def __init__(self, motion_patchers, source: str):
+        self.motion_patchers = list(motion_patchers) if isinstance(motion_patchers, (list, tuple)) else [motion_patchers]
         self.source = source
+
+    @property
+    def motion_patcher(self):
+        return self.motion_patchers[0]
 
     def inject(self, model_patcher) -> None:
         unet = model_patcher.model.diffusion_model
-        plan = plan_injection(unet, self.motion_patcher.model, type(model_patcher.model).__name__, self.source)
+        name = type(model_patcher.model).__name__
+        # every plan is made on the UNet without modules, so all models see the same places
+        plans = [plan_injection(unet, patcher.model, name, self.source) for patcher in self.motion_patchers]
+        places: dict = {}
+        for plan in plans:
+            for block, position, module in plan:
+                places.setdefault((id(block), position), (block, position, []))[2].append(module)
         # insert back to front inside each block so earlier positions stay valid
-        for block, position, module in sorted(plan, key=lambda p: -p[1]):
-            block.insert(position, module)
+        for block, position, modules in sorted(places.values(), key=lambda p: -p[1]):
+            for offset, module in enumerate(modules):
+                block.insert(position + offset, module)
 
     def eject(self, model_patcher) -> None:
         unet = model_patcher.model.diffusion_model
@@ -191,7 +221,11 @@ def motion_forward_patch(layer, x, emb, context, transformer_options, output_sha
         kernel = temporal_attention_kernel(comfy_attention, q.device)
         return kernel(q, k, v, heads, transformer_options=transformer_options)
 
-    return layer(x, frames, scale=settings.scale, effect=settings.effect,
+    scale, effect = settings.scale, settings.effect
+    plan = transformer_options.get(PLAN_KEY)
+    if plan is not None:
+        scale, effect = plan.get(id(layer), (scale, effect))
+    return layer(x, frames, scale=scale, effect=effect,
                  index_list=window.index_list if window is not None else None, attention=attention,
                  max_attention_batch=settings.max_attention_batch, lora=transformer_options.get(MOTION_LORA_KEY))
 
@@ -376,6 +410,8 @@ def attach_motion_module(model_patcher, motion_patcher, info: MotionModuleInfo, 
     injection = MotionInjection(motion_patcher, source)
     model.set_additional_models(PATCH_KEY, [motion_patcher])
     model.set_injections(PATCH_KEY, [comfy.patcher_extension.PatcherInjection(injection.inject, injection.eject)])
+    model.set_attachments(CHAIN_KEY, (ChainedMotion(motion_patcher, info, source, MotionControl(scale=scale, effect=effect)),))
+    model.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, PATCH_KEY)
     patches = model.model_options["transformer_options"].setdefault("patches", {}).get("forward_timestep_embed_patch", [])
     if not any(handler is motion_forward_patch for _, handler in patches):
         model.set_model_forward_timestep_embed_patch((MotionModule, motion_forward_patch))

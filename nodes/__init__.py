@@ -21,6 +21,7 @@ NODE_MODULES = (
     "video_path_nodes",
     "preview_nodes",
     "chunk_nodes",
+    "motion_keyframe_nodes",
 )
 
 

@@ -6,7 +6,7 @@ takes them from here.
 """
 from comfy_api.v0_0_2 import ComfyExtension, io, ui
 
-__all__ = ["ComfyExtension", "io", "ui", "category", "Flow", "FlowModel", "Floats", "Chunk", "VideoInfo"]
+__all__ = ["ComfyExtension", "io", "ui", "category", "Flow", "FlowModel", "Floats", "Chunk", "VideoInfo", "MotionKeyframes", "MotionBlocks"]
 
 CATEGORY_ROOT = "SteadyFrame"
 
@@ -30,3 +30,8 @@ Chunk = io.Custom("SF_CHUNK")
 
 VideoInfo = io.Custom("SF_VIDEO_INFO")
 """Source and loaded fps, frame count, duration and size of a video (``video.info.LoadedVideoInfo``)."""
+MotionKeyframes = io.Custom("SF_MOTION_KEYFRAMES")
+"""Motion scale/effect keyframes over the sampling steps (a tuple of ``motion.keyframes.MotionKeyframe``)."""
+
+MotionBlocks = io.Custom("SF_MOTION_BLOCKS")
+"""Per-block motion weights (``motion.keyframes.BlockWeights``)."""

@@ -78,7 +78,8 @@ def test_declarations():
     video = SteadyFrameLoadVideoPath.INPUT_TYPES()
     assert list(video["required"]) == ["path", "force_rate", "custom_width", "custom_height", "frame_load_cap",
                                        "skip_first_frames", "select_every_nth"]
-    assert list(SteadyFrameLoadVideoPath.RETURN_TYPES) == ["IMAGE", "INT", "FLOAT", "AUDIO", "VIDEO"]
+    assert list(SteadyFrameLoadVideoPath.RETURN_TYPES) == ["IMAGE", "INT", "FLOAT", "AUDIO", "VIDEO", "MASK",
+                                                     "SF_VIDEO_INFO"]
 
 
 def test_load_images_from_input_with_alpha_and_names(comfy_dirs):

@@ -236,7 +236,8 @@ def test_new_sockets_are_appended_and_optional():
     load = SteadyFrameLoadVideo.GET_SCHEMA()
     assert [o.id for o in load.outputs] == ["images", "frame_count", "fps", "audio", "video", "mask", "video_info"]
     combine = SteadyFrameVideoCombine.INPUT_TYPES()
-    assert list(combine["optional"]) == ["audio", "mask"]
+    assert list(combine["optional"]) == ["audio", "mask", "chunk"]
+    assert combine["optional"]["chunk"][0] == "SF_CHUNK"
     assert combine["optional"]["mask"][0] == "MASK"
     formats = combine["required"]["format"][1]["options"]
     assert formats[:3] == ["h264-mp4", "h265-mp4", "vp9-webm"]  # older choices first, in their order

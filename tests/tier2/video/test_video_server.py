@@ -92,7 +92,7 @@ def test_bad_file_is_refused_by_validation(server):
     prompt["1"]["inputs"]["video"] = "../../etc/passwd"
     answer = requests.post(f"{server.client.base_url}/prompt", json={"prompt": prompt}, timeout=30)
     assert answer.status_code == 400
-    assert "outside the folder" in answer.text and "refused" in answer.text
+    assert "outside the permitted folders" in answer.text and "refused" in answer.text
     # The other inputs keep ComfyUI's own range checks.
     prompt = to_api(workflow, server.client.object_info(), str(WORKFLOW))
     prompt["1"]["inputs"]["select_every_nth"] = 0

@@ -27,21 +27,24 @@ def input_videos() -> list[str]:
     return list_videos(folder_paths.get_input_directory())
 
 
+def _annotated_folder(name: str) -> tuple[str, str]:
+    """``name`` without ComfyUI's `` [output]`` / `` [temp]`` annotation, and the folder it names (input by default)."""
+    import folder_paths
+
+    stripped = name.strip()
+    for annotation in _ANNOTATIONS:
+        if stripped.endswith(annotation):
+            return stripped[: -len(annotation)].rstrip(), folder_paths.get_directory_by_type(annotation[1:-1])
+    return stripped, folder_paths.get_input_directory()
+
+
 def resolve_video_path(name: str) -> str:
     """Path of a LoadVideo ``video`` value; refuses anything outside ComfyUI's input folder.
 
     ComfyUI's own ``name [output]`` / ``name [temp]`` annotations (what the frontend
     sends for a file picked from those folders) resolve inside those folders.
     """
-    import folder_paths
-
-    base_dir = folder_paths.get_input_directory()
-    stripped = name.strip()
-    for annotation in _ANNOTATIONS:
-        if stripped.endswith(annotation):
-            base_dir = folder_paths.get_directory_by_type(annotation[1:-1])
-            stripped = stripped[: -len(annotation)].rstrip()
-            break
+    stripped, base_dir = _annotated_folder(name)
     return resolve_inside(stripped, base_dir)
 
 
@@ -72,15 +75,7 @@ def resolve_media_path(name: str, what: str = "file", expect: str = "file") -> s
     ``steadyframe_media`` folder. Symlinks and ``..`` are resolved before the check.
     ``expect``: "file" or "folder".
     """
-    import folder_paths
-
-    base_dir = folder_paths.get_input_directory()
-    stripped = name.strip()
-    for annotation in _ANNOTATIONS:
-        if stripped.endswith(annotation):
-            base_dir = folder_paths.get_directory_by_type(annotation[1:-1])
-            stripped = stripped[: -len(annotation)].rstrip()
-            break
+    stripped, base_dir = _annotated_folder(name)
     return resolve_allowed(stripped, base_dir, permitted_roots(), what, expect, ALLOW_HINT)
 
 

@@ -8,6 +8,7 @@ from ..comfy_glue.chunk_source import plan_chunk, selection_of
 from ..comfy_glue.video_files import check_video_name, input_videos
 from ..comfy_glue.video_load import load_video_outputs
 from .schema import Chunk, category, io
+from .video_nodes import selection_inputs
 
 
 class SteadyFrameLoadVideoChunked(io.ComfyNode):
@@ -27,16 +28,7 @@ class SteadyFrameLoadVideoChunked(io.ComfyNode):
             inputs=[
                 io.Combo.Input("video", options=input_videos(), upload=io.UploadType.video,
                                tooltip="A video in ComfyUI's input folder."),
-                io.Float.Input("force_rate", default=0.0, min=0.0, max=240.0, step=0.001,
-                               tooltip="Resample to this frame rate (0 = keep the source timing)."),
-                io.Int.Input("custom_width", default=0, min=0, max=16384, step=8, tooltip="Resize to this width (0 = keep)."),
-                io.Int.Input("custom_height", default=0, min=0, max=16384, step=8, tooltip="Resize to this height (0 = keep)."),
-                io.Int.Input("frame_load_cap", default=0, min=0, max=10_000_000, step=1,
-                             tooltip="Process at most this many frames of the video (0 = all)."),
-                io.Int.Input("skip_first_frames", default=0, min=0, max=10_000_000, step=1,
-                             tooltip="Drop this many frames from the start (counted after force_rate)."),
-                io.Int.Input("select_every_nth", default=1, min=1, max=1000, step=1,
-                             tooltip="Keep one frame in n (after skipping)."),
+                *selection_inputs(cap_max=10_000_000),
                 io.Int.Input("chunk_frames", default=64, min=1, max=100_000, step=1,
                              tooltip="New frames per chunk (per queued run): bounds the memory of every node."),
                 io.Int.Input("overlap", default=8, min=0, max=10_000, step=1,

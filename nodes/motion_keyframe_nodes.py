@@ -98,6 +98,16 @@ class SteadyFrameMotionBlockWeights(io.ComfyNode):
         return io.NodeOutput(BlockWeights(tuple(entries)))
 
 
+def step_range_inputs() -> list:
+    """start_percent / end_percent: the part of the sampling run a motion module acts in."""
+    return [
+        io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
+                       tooltip="The module acts from here (0 = first step)."),
+        io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
+                       tooltip="... up to here (1 = last step)."),
+    ]
+
+
 class SteadyFrameMotionSteps(io.ComfyNode):
     """Limit the last-attached motion module to a range of sampling steps, with keyframes and block weights."""
 
@@ -111,10 +121,7 @@ class SteadyFrameMotionSteps(io.ComfyNode):
                          "run; outside the range its effect is 0), its keyframes and its per-block weights."),
             inputs=[
                 io.Model.Input("model", tooltip="A MODEL with a motion module (Load Motion Module or Chain Motion Module)."),
-                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
-                               tooltip="The module acts from here (0 = first step)."),
-                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
-                               tooltip="... up to here (1 = last step)."),
+                *step_range_inputs(),
                 MotionKeyframes.Input("keyframes", optional=True, tooltip="Scale/effect keyframes (Motion Keyframe)."),
                 MotionBlocks.Input("block_weights", optional=True, tooltip="Per-block weights (Motion Block Weights)."),
             ],
@@ -143,10 +150,7 @@ class SteadyFrameChainMotionModule(io.ComfyNode):
                 io.Model.Input("model", tooltip="A MODEL with a motion module."),
                 io.Combo.Input("motion_module", options=motion_file_names(),
                                tooltip="A file from models/animatediff_models for the same base model (SD1.5 or SDXL)."),
-                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
-                               tooltip="This module acts from here (0 = first step)."),
-                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
-                               tooltip="... up to here (1 = last step)."),
+                *step_range_inputs(),
                 io.Float.Input("motion_scale", default=1.0, min=0.0, max=10.0, step=0.01,
                                tooltip="Multiplies this module's temporal attention keys."),
                 io.Float.Input("effect", default=1.0, min=0.0, max=1.0, step=0.01,

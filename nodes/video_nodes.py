@@ -11,6 +11,49 @@ from ..video import PIX_FMT_CHOICES, available_formats
 from .schema import Chunk, VideoInfo, category, io, ui
 
 
+def selection_inputs(cap_max: int = 1_000_000) -> list:
+    """The frame-selection inputs every video loader shares, in Load Video Frames' order."""
+    return [
+        io.Float.Input("force_rate", default=0.0, min=0.0, max=240.0, step=0.001,
+                       tooltip="Resample to this frame rate (0 = keep the source timing). "
+                               "29.97, 59.94 and 23.976 mean the exact NTSC rates."),
+        io.Int.Input("custom_width", default=0, min=0, max=16384, step=8,
+                     tooltip="Resize to this width (0 = keep). With only one side set, "
+                             "the other keeps the aspect ratio, rounded to a multiple of 8."),
+        io.Int.Input("custom_height", default=0, min=0, max=16384, step=8,
+                     tooltip="Resize to this height (0 = keep)."),
+        io.Int.Input("frame_load_cap", default=0, min=0, max=cap_max, step=1,
+                     tooltip="Return at most this many frames (0 = all). Decoding stops after the last one."),
+        io.Int.Input("skip_first_frames", default=0, min=0, max=cap_max, step=1,
+                     tooltip="Drop this many frames from the start (counted after force_rate)."),
+        io.Int.Input("select_every_nth", default=1, min=1, max=1000, step=1,
+                     tooltip="Keep one frame in n (after skipping)."),
+    ]
+
+
+def loaded_video_outputs(video_tooltip: str) -> list:
+    """Load Video Frames' outputs, shared by the loaders that return the same things."""
+    return [
+        io.Image.Output("images", display_name="images",
+                        tooltip="The selected frames, (frames, height, width, 3) float 0..1."),
+        io.Int.Output("frame_count", display_name="frame_count", tooltip="Number of frames returned."),
+        io.Float.Output("fps", display_name="fps",
+                        tooltip="Frame rate of the returned frames (force_rate or the source rate, "
+                                "divided by select_every_nth)."),
+        io.Audio.Output("audio", display_name="audio",
+                        tooltip="The audio under the returned frames (core AUDIO), or None when the file has no audio."),
+        io.Video.Output("video", display_name="video",
+                        tooltip=video_tooltip),
+        io.Mask.Output("mask", display_name="mask",
+                       tooltip="The alpha channel as a MASK (frames, height, width), LoadImage's convention: "
+                               "mask = 1 - alpha, so 1 = transparent. All zeros (opaque) for files without "
+                               "alpha. Alpha is read from VP9 webm (alpha_mode), ProRes 4444, FFV1/PNG RGBA, "
+                               "WebP and GIF."),
+        VideoInfo.Output("video_info", display_name="video_info",
+                         tooltip="Source and loaded fps, frame count, duration and size; split it with Video Info."),
+    ]
+
+
 class SteadyFrameLoadVideo(io.ComfyNode):
     """Decode a video from the input folder into an IMAGE batch, with audio and a core VIDEO."""
 
@@ -26,43 +69,12 @@ class SteadyFrameLoadVideo(io.ComfyNode):
             inputs=[
                 io.Combo.Input("video", options=input_videos(), upload=io.UploadType.video,
                                tooltip="A video in ComfyUI's input folder (upload with the button or drop a file)."),
-                io.Float.Input("force_rate", default=0.0, min=0.0, max=240.0, step=0.001,
-                               tooltip="Resample to this frame rate (0 = keep the source timing). "
-                                       "29.97, 59.94 and 23.976 mean the exact NTSC rates."),
-                io.Int.Input("custom_width", default=0, min=0, max=16384, step=8,
-                             tooltip="Resize to this width (0 = keep). With only one side set, "
-                                     "the other keeps the aspect ratio, rounded to a multiple of 8."),
-                io.Int.Input("custom_height", default=0, min=0, max=16384, step=8,
-                             tooltip="Resize to this height (0 = keep)."),
-                io.Int.Input("frame_load_cap", default=0, min=0, max=1_000_000, step=1,
-                             tooltip="Return at most this many frames (0 = all). Decoding stops after the last one."),
-                io.Int.Input("skip_first_frames", default=0, min=0, max=1_000_000, step=1,
-                             tooltip="Drop this many frames from the start (counted after force_rate)."),
-                io.Int.Input("select_every_nth", default=1, min=1, max=1000, step=1,
-                             tooltip="Keep one frame in n (after skipping)."),
+                *selection_inputs(),
                 Chunk.Input("chunk", optional=True,
                             tooltip="Long videos: load only this chunk's frames of the selected sequence "
                                     "(from Load Video Frames (Chunked)), e.g. a second video in step with the first."),
             ],
-            outputs=[
-                io.Image.Output("images", display_name="images",
-                                tooltip="The selected frames, (frames, height, width, 3) float 0..1."),
-                io.Int.Output("frame_count", display_name="frame_count", tooltip="Number of frames returned."),
-                io.Float.Output("fps", display_name="fps",
-                                tooltip="Frame rate of the returned frames (force_rate or the source rate, "
-                                        "divided by select_every_nth)."),
-                io.Audio.Output("audio", display_name="audio",
-                                tooltip="The audio under the returned frames (core AUDIO), or None when the file has no audio."),
-                io.Video.Output("video", display_name="video",
-                                tooltip="The whole source file as a core VIDEO (for Save Video, Get Video Components, ...)."),
-                io.Mask.Output("mask", display_name="mask",
-                               tooltip="The alpha channel as a MASK (frames, height, width), LoadImage's convention: "
-                                       "mask = 1 - alpha, so 1 = transparent. All zeros (opaque) for files without "
-                                       "alpha. Alpha is read from VP9 webm (alpha_mode), ProRes 4444, FFV1/PNG RGBA, "
-                                       "WebP and GIF."),
-                VideoInfo.Output("video_info", display_name="video_info",
-                                 tooltip="Source and loaded fps, frame count, duration and size; split it with Video Info."),
-            ],
+            outputs=loaded_video_outputs("The whole source file as a core VIDEO (for Save Video, Get Video Components, ...)."),
         )
 
     @classmethod

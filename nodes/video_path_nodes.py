@@ -5,7 +5,8 @@ differently, by the path rule in ``comfy_glue/video_files.py``.
 """
 from ..comfy_glue.video_files import check_media_path, media_fingerprint, resolve_video_file
 from ..comfy_glue.video_load import load_video_outputs
-from .schema import VideoInfo, category, io
+from .schema import category, io
+from .video_nodes import loaded_video_outputs, selection_inputs
 
 
 class SteadyFrameLoadVideoPath(io.ComfyNode):
@@ -25,38 +26,9 @@ class SteadyFrameLoadVideoPath(io.ComfyNode):
                                 tooltip="Video file: relative = inside ComfyUI's input folder ('name [output]' for the output "
                                         "folder); absolute = inside input/output/temp or a steadyframe_media folder. "
                                         "Links are followed before the check."),
-                io.Float.Input("force_rate", default=0.0, min=0.0, max=240.0, step=0.001,
-                               tooltip="Resample to this frame rate (0 = keep the source timing). "
-                                       "29.97, 59.94 and 23.976 mean the exact NTSC rates."),
-                io.Int.Input("custom_width", default=0, min=0, max=16384, step=8,
-                             tooltip="Resize to this width (0 = keep). With only one side set, "
-                                     "the other keeps the aspect ratio, rounded to a multiple of 8."),
-                io.Int.Input("custom_height", default=0, min=0, max=16384, step=8,
-                             tooltip="Resize to this height (0 = keep)."),
-                io.Int.Input("frame_load_cap", default=0, min=0, max=1_000_000, step=1,
-                             tooltip="Return at most this many frames (0 = all). Decoding stops after the last one."),
-                io.Int.Input("skip_first_frames", default=0, min=0, max=1_000_000, step=1,
-                             tooltip="Drop this many frames from the start (counted after force_rate)."),
-                io.Int.Input("select_every_nth", default=1, min=1, max=1000, step=1,
-                             tooltip="Keep one frame in n (after skipping)."),
+                *selection_inputs(),
             ],
-            outputs=[
-                io.Image.Output("images", display_name="images",
-                                tooltip="The selected frames, (frames, height, width, 3) float 0..1."),
-                io.Int.Output("frame_count", display_name="frame_count", tooltip="Number of frames returned."),
-                io.Float.Output("fps", display_name="fps",
-                                tooltip="Frame rate of the returned frames (force_rate or the source rate, "
-                                        "divided by select_every_nth)."),
-                io.Audio.Output("audio", display_name="audio",
-                                tooltip="The audio under the returned frames (core AUDIO), or None when the file has no audio."),
-                io.Video.Output("video", display_name="video",
-                                tooltip="The whole source file as a core VIDEO."),
-                io.Mask.Output("mask", display_name="mask",
-                               tooltip="Alpha as a MASK, (frames, height, width), ComfyUI's LoadImage convention: "
-                                       "mask = 1 - alpha, so 1 = transparent. All zeros for files without alpha."),
-                VideoInfo.Output("video_info", display_name="video_info",
-                                 tooltip="Source and loaded fps, frame count, duration and size (split with Video Info)."),
-            ],
+            outputs=loaded_video_outputs("The whole source file as a core VIDEO."),
         )
 
     @classmethod

@@ -120,6 +120,25 @@ def make_sd15_model_patcher(seed: int = 0):
     )
 
 
+def make_small_sd15_model_patcher(model_channels: int = 32, num_heads: int = 8, weight_seed: int = 5):
+    """A real ``ModelPatcher`` around a narrow SD1.5-shaped UNet (CPU, fp32, random weights): fast to sample.
+
+    Same blocks and attention layout as SD1.5, ``model_channels`` wide (320 in the real model).
+    """
+    import comfy.model_management
+    import comfy.model_patcher
+    import comfy.supported_models
+
+    config = dict(SD15_UNET_CONFIG, model_channels=model_channels, num_heads=num_heads, dtype=torch.float32)
+    model_config = comfy.supported_models.SD15(config)
+    model_config.set_inference_dtype(torch.float32, None)
+    model = model_config.get_model({}, "", device=torch.device("cpu"))
+    init_random_weights_(model.diffusion_model, weight_seed)
+    model.diffusion_model.to(torch.float32)
+    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
+                                            offload_device=comfy.model_management.unet_offload_device())
+
+
 @functools.lru_cache(maxsize=2)
 def make_sd15_clip(seed: int = 0):
     """A real ``comfy.sd.CLIP`` (SD1.5 CLIP-L text encoder and tokenizer), seeded random weights."""

@@ -17,20 +17,9 @@ CONTEXT_DIM = 768
 
 @pytest.fixture(scope="module")
 def small_model(comfyui_root):
-    import comfy.model_management
-    import comfy.model_patcher
-    import comfy.supported_models
+    from support.sd15_factory import make_small_sd15_model_patcher
 
-    from support.sd15_factory import SD15_UNET_CONFIG, init_random_weights_
-
-    config = dict(SD15_UNET_CONFIG, model_channels=32, num_heads=8, dtype=torch.float32)
-    model_config = comfy.supported_models.SD15(config)
-    model_config.set_inference_dtype(torch.float32, None)
-    model = model_config.get_model({}, "", device=torch.device("cpu"))
-    init_random_weights_(model.diffusion_model, 5)
-    model.diffusion_model.to(torch.float32)
-    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
-                                            offload_device=comfy.model_management.unet_offload_device())
+    return make_small_sd15_model_patcher()
 
 
 @pytest.fixture(scope="module")

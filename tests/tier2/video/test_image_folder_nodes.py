@@ -8,6 +8,7 @@ from PIL import Image
 
 from steadyframe.chunking.plan import ChunkPlan
 from steadyframe.video import encode_video
+from support.comfy_dirs import scratch_comfy_folders
 from support.comfy_location import skip_module_without_comfyui
 from support.image_files import level_image, write_16bit
 from support.video_clips import frame_numbers, numbered_frames
@@ -22,19 +23,8 @@ KEY = "steadyframe_media"
 @pytest.fixture
 def comfy_dirs(comfyui_root, tmp_path):
     """ComfyUI's input/output/temp folders in a scratch folder (its own setters), and an outside folder."""
-    import folder_paths
-
-    saved = (folder_paths.get_input_directory(), folder_paths.get_output_directory(), folder_paths.get_temp_directory())
-    dirs = {name: tmp_path / name for name in ("input", "output", "temp", "footage", "elsewhere")}
-    for d in dirs.values():
-        d.mkdir()
-    folder_paths.set_input_directory(str(dirs["input"]))
-    folder_paths.set_output_directory(str(dirs["output"]))
-    folder_paths.set_temp_directory(str(dirs["temp"]))
-    yield dirs
-    folder_paths.set_input_directory(saved[0])
-    folder_paths.set_output_directory(saved[1])
-    folder_paths.set_temp_directory(saved[2])
+    with scratch_comfy_folders(tmp_path, ("footage", "elsewhere")) as dirs:
+        yield dirs
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from steadyframe.video import encode_video, read_metadata
+from support.comfy_dirs import scratch_comfy_folders
 from support.video_clips import frame_numbers, numbered_frames, psnr, smooth_frames, tone
 
 pytestmark = pytest.mark.tier2
@@ -18,19 +19,8 @@ pytestmark = pytest.mark.tier2
 @pytest.fixture
 def comfy_dirs(comfyui_root, tmp_path):
     """Point ComfyUI's input/output/temp folders at a scratch folder (its own setters), then restore them."""
-    import folder_paths
-
-    saved = (folder_paths.get_input_directory(), folder_paths.get_output_directory(), folder_paths.get_temp_directory())
-    dirs = {name: tmp_path / name for name in ("input", "output", "temp")}
-    for d in dirs.values():
-        d.mkdir()
-    folder_paths.set_input_directory(str(dirs["input"]))
-    folder_paths.set_output_directory(str(dirs["output"]))
-    folder_paths.set_temp_directory(str(dirs["temp"]))
-    yield dirs
-    folder_paths.set_input_directory(saved[0])
-    folder_paths.set_output_directory(saved[1])
-    folder_paths.set_temp_directory(saved[2])
+    with scratch_comfy_folders(tmp_path) as dirs:
+        yield dirs
 
 
 def _load(*args, **kwargs):

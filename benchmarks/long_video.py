@@ -162,13 +162,16 @@ def chained(source: str, work: str, chunk_frames: int, overlap: int, preset: str
     paths, kept, loaded_frames, fps_out = [], [], 0, float(FPS * 2)
     for index in range(plan.count):
         chunk = plan.chunk(index, "bench", state_dir)
-        images = load_video(source, seekable_selection(source, chunk_selection(selection, chunk.first, chunk.end))).images
-        if images.shape[0] != chunk.frames:
-            raise RuntimeError(f"chunk {index}: loaded {images.shape[0]} frames, expected {chunk.frames}")
-        loaded_frames += images.shape[0]
+        loaded = load_video(source, seekable_selection(source, chunk_selection(selection, chunk.first, chunk.end))).images
+        if loaded.shape[0] != chunk.frames:
+            raise RuntimeError(f"chunk {index}: loaded {loaded.shape[0]} frames, expected {chunk.frames}")
+        loaded_frames += loaded.shape[0]
+        images = loaded
         if deflicker:
-            images = run_with_state(chunk, "deflicker.2", lambda carried: deflicker_chunk(
-                images, ChunkSpan.of(chunk), settings, None if carried is None else DeflickerCarry(*carried))).images
+            span = ChunkSpan.of(chunk)
+            images = run_with_state(chunk, "deflicker.2", lambda carried, frames=loaded, span=span:
+                                    deflicker_chunk(frames, span, settings,
+                                                    None if carried is None else DeflickerCarry(*carried))).images
         timed, out_chunk = interpolate_chunk(images, chunk, "interpolate.3", 2, True, False, FPS, None, options)
         fps_out = timed.fps
         fresh = new_frames(timed.images, out_chunk.lead, out_chunk.end - out_chunk.first_new)
@@ -176,7 +179,7 @@ def chained(source: str, work: str, chunk_frames: int, overlap: int, preset: str
             paths.append(write_segment(fresh, segments, index, "h264-mp4", fps_out, 19))
         if keep:
             kept.append(fresh.clone())
-        del images, timed, fresh
+        del loaded, images, timed, fresh
     summary = {"frames": plan.total_frames, "chunks": plan.count, "loaded": loaded_frames, "fps_out": fps_out}
     if output:
         counts = segment_frame_counts(paths)  # what Video Combine's join reads back

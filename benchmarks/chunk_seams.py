@@ -18,9 +18,10 @@ sampling starts at sigma 0.7 from the "encoded source" (the world without style)
 
 Rows: one unchunked run (one style for the whole video: the target); chunks sampled independently
 (overlap re-read but not anchored: Meta Batch); the lead pinned only (blend_frames 0); pinned plus
-the seam blend (defaults 4 frames, 0.5); pinned plus the look settling (``settle_frames``). Columns: F_Y (mean |luma jump| x 255) and E_warp (mean
-squared difference after the exact motion, x 1e-3) on the pairs across chunk boundaries and on the
-pairs inside chunks, and their ratios (issue 16's target: within 1.2x); "worst" is the largest
+the seam blend (defaults 4 frames, 0.5); pinned plus the look settling (Chunk Seam Anchor's
+``settle_frames``, ``--settle``). Columns: F_Y (mean |luma jump| x 255) and E_warp (mean squared
+difference after the exact motion, x 1e-3) on the pairs across chunk boundaries and on the pairs
+inside chunks, and their ratios (issue 16's target: within 1.2x); "worst" is the largest
 seam-pair F_Y over the inside mean (a crossfade spreads a jump over the overlap's pairs; this shows
 the steepest of them).
 """

@@ -162,6 +162,7 @@ def test_interpolated_chunks_join_to_the_unchunked_interpolation(server, tmp_pat
     whole = {"1": {"class_type": "SteadyFrameLoadVideo", "inputs": _loader("clip.mp4")},
              "2": _interpolate(["1", 0]), "3": _combine("interp_plain", ["2", 0], ["1", 3])}
     whole["3"]["inputs"]["frame_rate"] = ["2", 2]
+    del whole["3"]["inputs"]["audio"]  # audio under a retimed chunk: see the README's limits
     plain = _run_workflow(server, whole, tmp_path)
     assert plain.returncode == 0, plain.stderr
     chunked = {
@@ -171,6 +172,7 @@ def test_interpolated_chunks_join_to_the_unchunked_interpolation(server, tmp_pat
         "3": _combine("interp_chunked", ["2", 0], ["1", 3], chunk=["2", 3]),
     }
     chunked["3"]["inputs"]["frame_rate"] = ["2", 2]
+    del chunked["3"]["inputs"]["audio"]
     done = _run_workflow(server, chunked, tmp_path)
     assert done.returncode == 0, done.stderr
     output = done.stdout.strip().splitlines()[-1]

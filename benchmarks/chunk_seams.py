@@ -18,9 +18,10 @@ sampling starts at sigma 0.7 from the "encoded source" (the world without style)
 
 Rows: one unchunked run (one style for the whole video: the target); chunks sampled independently
 (overlap re-read but not anchored: Meta Batch); the lead pinned only (blend_frames 0); pinned plus
-the seam blend (defaults 4 frames, 0.5). Columns: F_Y (mean |luma jump| x 255) and E_warp (mean
-squared difference after the exact motion, x 1e-3) on the pairs across chunk boundaries and on the
-pairs inside chunks, and their ratios (issue 16's target: within 1.2x); "worst" is the largest
+the seam blend (defaults 4 frames, 0.5); pinned plus the look settling (Chunk Seam Anchor's
+``settle_frames``, ``--settle``). Columns: F_Y (mean |luma jump| x 255) and E_warp (mean squared
+difference after the exact motion, x 1e-3) on the pairs across chunk boundaries and on the pairs
+inside chunks, and their ratios (issue 16's target: within 1.2x); "worst" is the largest
 seam-pair F_Y over the inside mean (a crossfade spreads a jump over the overlap's pairs; this shows
 the steepest of them).
 """
@@ -38,7 +39,7 @@ from _pack import import_pack, machine_line  # noqa: E402
 import_pack()
 from steadyframe.chunking import ChunkPlan  # noqa: E402
 from steadyframe.chunking.timeline import seam_write_chunk  # noqa: E402
-from steadyframe.motion.chunk_seam import anchor_latents, crossfade_lead  # noqa: E402
+from steadyframe.motion.chunk_seam import anchor_latents, crossfade_lead, settle_look  # noqa: E402
 
 # SD1.5 latent -> RGB approximation (the factors ComfyUI and others use for previews).
 LATENT_RGB = torch.tensor([[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
@@ -113,11 +114,11 @@ class ToyVideoModel:
         return x
 
 
-def chunked(model, plan, mode, blend_frames=0, blend_strength=0.5):
+def chunked(model, plan, mode, blend_frames=0, blend_strength=0.5, settle_frames=0):
     """The written video of a chunked run anchored by ``mode``: "independent" (Meta Batch: each
     chunk its own sample, lead dropped), "pinned" (lead held fixed on the previous chunk's finished
     latents, lead dropped) or "anchored" (the pack: soft anchor, overlap crossfaded and written by
-    the next chunk, as Chunk Seam Anchor's write chunk says)."""
+    the next chunk, as Chunk Seam Anchor's write chunk says; ``settle_frames``: its look settling)."""
     written, finished = [], None
     for index in range(plan.count):
         chunk = plan.chunk(index)
@@ -132,7 +133,7 @@ def chunked(model, plan, mode, blend_frames=0, blend_strength=0.5):
                 mask[:chunk.lead] = 0.0
             latents = model.sample(anchored, frames, index, mask, anchored.clone())
             if mode == "anchored":
-                latents = crossfade_lead(latents, anchors, chunk.lead)
+                latents = crossfade_lead(settle_look(latents, anchors, chunk.lead, settle_frames), anchors, chunk.lead)
         finished = latents
         if mode == "anchored":
             write = seam_write_chunk(chunk)
@@ -183,6 +184,7 @@ def main():
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--overlaps", default="4,8")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--settle", default="16,32", help="Chunk Seam Anchor settle_frames rows (comma-separated)")
     args = parser.parse_args()
     print(machine_line())
     print(f"toy latent video {args.frames} frames {SIZE}x{SIZE}, chunks of {args.chunk}, {args.seeds} seeds "
@@ -193,15 +195,16 @@ def main():
     print("-" * len(header))
     for overlap in [int(o) for o in args.overlaps.split(",")]:
         plan = ChunkPlan(args.frames, args.chunk, overlap)
-        runs = {"independent chunks": ("independent", 0), "lead pinned, dropped": ("pinned", 0),
-                "anchored + crossfade": ("anchored", 0), "... + init blend 4/0.5": ("anchored", 4)}
+        runs = {"independent chunks": ("independent", 0, 0), "lead pinned, dropped": ("pinned", 0, 0),
+                "anchored + crossfade": ("anchored", 0, 0), "... + init blend 4/0.5": ("anchored", 4, 0),
+                **{f"... + settle {n}": ("anchored", 0, n) for n in (int(v) for v in args.settle.split(",") if v)}}
         rows = {"unchunked (one sample)": [], **{name: [] for name in runs}}
         for seed in range(args.seeds):
             model = ToyVideoModel(seed)
             whole = model.sample(model.source(list(range(args.frames))), list(range(args.frames)), 0)
             rows["unchunked (one sample)"].append(seam_and_inside(whole, plan, "anchored"))
-            for name, (mode, blend) in runs.items():
-                rows[name].append(seam_and_inside(chunked(model, plan, mode, blend), plan, mode))
+            for name, (mode, blend, settle) in runs.items():
+                rows[name].append(seam_and_inside(chunked(model, plan, mode, blend, settle_frames=settle), plan, mode))
         for name, results in rows.items():
             seam = [sum(r[0][i] for r in results) / len(results) for i in range(2)]
             inside = [sum(r[1][i] for r in results) / len(results) for i in range(2)]

@@ -33,12 +33,15 @@ class OutputChunk(Chunk):
 
     ``index``, ``job_id``, ``state_dir``, ``is_first`` and ``is_last`` are those of the source
     chunk; ``first``, ``first_new``, ``end``, ``lead``, ``frames`` and ``absolute`` count output
-    frames. ``total_frames`` is the whole output's frame count.
+    frames. ``total_frames`` is the whole output's frame count. ``batch``: when the images handed
+    on with this chunk hold more frames than it writes, how many (Chunk Seam Anchor passes every
+    sampled frame and writes the first ``end - first``); 0 = exactly the frames it writes.
     """
 
     out_first: int = 0
     out_end: int = 0
     out_total: int = 0
+    batch: int = 0
 
     @property
     def first_new(self) -> int:
@@ -89,4 +92,4 @@ def seam_write_chunk(chunk: Chunk) -> OutputChunk:
     start = chunk.first
     stop = chunk.end if chunk.is_last else chunk.end - chunk.plan.overlap
     return OutputChunk(chunk.plan, chunk.index, chunk.job_id, chunk.state_dir,
-                       out_first=start, out_end=stop, out_total=chunk.plan.total_frames)
+                       out_first=start, out_end=stop, out_total=chunk.plan.total_frames, batch=chunk.frames)

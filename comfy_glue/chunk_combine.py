@@ -17,6 +17,7 @@ import torch
 
 from ..chunking.job import read_manifest, record_done, segment_folder
 from ..chunking.plan import Chunk
+from ..chunking.timeline import OutputChunk, total_frames
 from ..video import exact_rate, output_format
 from ..video.segments import (
     audio_path,
@@ -25,6 +26,7 @@ from ..video.segments import (
     new_frames,
     publish_folder,
     save_segment_audio,
+    segment_frame_counts,
     segment_path,
     write_png_frames,
     write_segment,
@@ -54,7 +56,7 @@ def combine_chunk(images: torch.Tensor, frame_rate: float, loop_count: int, file
     if crf > fmt.crf_range[1]:
         crf = fmt.crf_range[1]
     where = f"Video Combine, chunk {chunk.index + 1}/{chunk.plan.count}: "
-    frames = new_frames(images, chunk.lead, chunk.end - chunk.first_new, where)
+    frames = new_frames(images, chunk.lead, chunk.end - chunk.first_new, where, getattr(chunk, "batch", 0))
     folder = folder_of(chunk)
     writer = str(unique_id or "combine")
     segments = segment_folder(folder, writer)
@@ -91,7 +93,7 @@ def combine_chunk(images: torch.Tensor, frame_rate: float, loop_count: int, file
         output = saved.path
     completed = record_done(chunk, folder, writer, output)
     record: dict[str, Any] = {"job": chunk.job_id, "index": chunk.index, "count": chunk.plan.count,
-                              "frames_done": chunk.end, "total_frames": chunk.plan.total_frames, "next_prompt_id": None}
+                              "frames_done": chunk.end, "total_frames": total_frames(chunk), "next_prompt_id": None}
     if completed and not chunk.is_last and prompt is not None:
         marker = {"job": chunk.job_id, "index": chunk.index + 1, "count": chunk.plan.count}
         record["next_prompt_id"] = queue_next(prompt, extra_pnginfo, marker)
@@ -121,10 +123,22 @@ def _join(chunk: Chunk, segments: str, fmt, format: str, rate: Fraction, loop_co
     if missing:
         raise FileNotFoundError(f"Video Combine: segment {missing[0]} is missing; delete {os.path.dirname(segments)} "
                                 f"and queue the workflow again")
-    counts = [chunk.plan.chunk(i).end - chunk.plan.chunk(i).first_new for i in indices]
+    counts = _segment_counts(chunk, paths)
     audio_files = [audio_path(segments, i) for i in indices if os.path.exists(audio_path(segments, i))]
     if audio_files and len(audio_files) != len(paths):
         raise ValueError("Video Combine: some chunks had audio and some did not; connect the audio for every chunk")
     join_segments(paths, counts, target.path, format, rate, loop_count, audio_files, metadata)
     shown = [(os.path.basename(target.path), target.subfolder, target.folder_type)]
     return CombinedVideo(InputImpl.VideoFromFile(target.path), target.path, shown, True, fmt.animated_preview)
+
+
+def _segment_counts(chunk: Chunk, paths: list[str]) -> list[int]:
+    """Frames in each segment as written (a node before Video Combine may have changed the count).
+
+    Segments from an older version of the pack have no count beside them: for a source chunk
+    (frames written = the plan's new frames) the plan says it; an OutputChunk's cannot be known.
+    """
+    if isinstance(chunk, OutputChunk) or all(os.path.exists(p + ".frames") for p in paths):
+        return segment_frame_counts(paths)
+    plan = chunk.plan
+    return [plan.chunk(i).end - plan.chunk(i).first_new for i in range(plan.count)]

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ..chunking.state import load_state, save_state
 from ..chunking.timeline import seam_write_chunk
-from ..motion.chunk_seam import anchor_latents, combined_noise_mask, crossfade_lead, seam_ramp
+from ..motion.chunk_seam import anchor_latents, combined_noise_mask, crossfade_lead, seam_ramp, settle_look
 from ..motion.keyframe_latents import blend_keyframe_latents
 
 
@@ -32,7 +32,7 @@ SEAM_OWNER = "seam-anchor"
 """The ``chunking.state`` owner of the finished latents one chunk hands the next (one anchor per workflow)."""
 
 
-def save_seam_anchor(latent: dict, chunk, blend_frames: int = 0, blend_strength: float = 0.5):
+def save_seam_anchor(latent: dict, chunk, blend_frames: int = 0, blend_strength: float = 0.5, settle_frames: int = 0):
     """Chunk Seam Anchor on the sampled LATENT of a chunk: ``(latent, write chunk)``.
 
     latent: ``samples`` (F, C, H, W) with F = ``chunk.frames``. After the first chunk (when the
@@ -49,11 +49,15 @@ def save_seam_anchor(latent: dict, chunk, blend_frames: int = 0, blend_strength:
                          f"{chunk.frames} frames ({chunk.first} .. {chunk.end - 1}); connect the sampled latents of "
                          f"this chunk (one per frame)")
     seam_ramp(1, blend_frames, blend_strength)  # checks the settings before anything is written
+    if settle_frames < 0:
+        raise ValueError(f"Chunk Seam Anchor: settle_frames must be 0 or more, got {settle_frames}")
     out = latent
     state = load_state(chunk, SEAM_OWNER)
     if state is not None and chunk.lead:
+        anchors = state[0]["latents"]
         out = latent.copy()
-        out["samples"] = crossfade_lead(samples, state[0]["latents"], chunk.lead)
+        out["samples"] = crossfade_lead(settle_look(samples, anchors, chunk.lead, int(settle_frames)), anchors,
+                                        chunk.lead)
     if not chunk.is_last:
         keep = max(chunk.plan.overlap, 1)
         save_state(chunk, SEAM_OWNER, {"latents": out["samples"][-keep:]},

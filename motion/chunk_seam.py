@@ -14,7 +14,16 @@ as its lead. Chunk k+1 then
    from chunk k into chunk k+1 over the overlap instead of cutting. For that the overlap is written
    by chunk k+1: chunk k writes up to ``end - overlap`` (``seam_write_chunk``);
 3. optionally blends the last finished latent into the initial latents of the first
-   ``blend_frames`` new frames, as Start/End Keyframe Latents does for a start image.
+   ``blend_frames`` new frames, as Start/End Keyframe Latents does for a start image;
+4. optionally (``settle_frames``, after sampling, before the crossfade) **settles the look**: a new
+   sample has its own overall look (colour, brightness, the broad layout of tones), which a
+   crossfade over the overlap only turns into a quick fade. The difference between chunk k's
+   finished overlap and chunk k+1's regenerated one, low-passed to a coarse grid
+   (``SETTLE_GRID`` cells across) and averaged over the lead frames by how free each was, is
+   added to chunk k+1: in proportion to that freedom on the lead, fully on its first new frame,
+   fading linearly to 0 over ``settle_frames`` new frames. The change of look then spreads over
+   ``settle_frames`` frames instead of the overlap. Fine detail is left to the crossfade: a
+   static correction of moving detail would smear it.
 
 latents: (F, C, H, W); anchors: (A, C, H, W), the last A finished latents of the previous chunk.
 benchmarks/chunk_seams.py measures the seams on a toy generator.
@@ -66,6 +75,53 @@ def anchor_latents(latents: torch.Tensor, anchors: torch.Tensor, lead: int, blen
     mask = torch.ones(out.shape[0], dtype=torch.float32, device=out.device)
     mask[:lead] = torch.arange(lead, dtype=torch.float32, device=out.device) / max(lead, 1)
     return out.to(latents.dtype), mask
+
+
+SETTLE_GRID = 8
+"""Cells across each side of the look correction (a coarse field: brightness, colour, broad tones)."""
+
+
+def settle_weights(count: int, lead: int, settle_frames: int) -> torch.Tensor:
+    """Weights (count,) of the look correction: ``i / lead`` on lead frame i (how free its sampling
+    was), then ``1 - d / (settle_frames + 1)`` on new frame d = 1, 2, ..., 0 beyond."""
+    if settle_frames < 0:
+        raise ValueError(f"settle_frames must be 0 or more, got {settle_frames}")
+    weights = torch.zeros(count, dtype=torch.float32)
+    weights[:lead] = torch.arange(lead, dtype=torch.float32) / max(lead, 1)
+    distance = torch.arange(1, count - lead + 1, dtype=torch.float32)
+    weights[lead:] = (1.0 - distance / (settle_frames + 1)).clamp(min=0.0)
+    return weights
+
+
+def _coarse(latents: torch.Tensor, grid: int) -> torch.Tensor:
+    height, width = latents.shape[-2:]
+    small = F.adaptive_avg_pool2d(latents, (min(grid, height), min(grid, width)))
+    return F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)
+
+
+def settle_look(sampled: torch.Tensor, anchors: torch.Tensor, lead: int, settle_frames: int,
+                grid: int = SETTLE_GRID) -> torch.Tensor:
+    """Sampled latents (F, C, H, W) moved towards the previous chunk's look (step 4 of the module).
+
+    anchors: the previous chunk's finished latents (at least ``lead``); their last ``lead`` are
+    the frames the lead regenerated. The correction is the coarse difference finished - sampled
+    over the lead, weighted by each lead frame's noise mask ``i / lead`` (the held frames show
+    none); ``settle_weights`` spread it. Unchanged when ``settle_frames`` is 0 or the lead has
+    fewer than 2 frames (a single held lead frame shows no difference).
+    """
+    if settle_frames < 0:
+        raise ValueError(f"settle_frames must be 0 or more, got {settle_frames}")
+    if settle_frames == 0 or lead < 2:
+        return sampled
+    if anchors.shape[0] < lead or anchors.shape[1:] != sampled.shape[1:]:
+        raise ValueError(f"the previous chunk kept {tuple(anchors.shape)} finished latents but this chunk's lead is "
+                         f"{lead} frames of {tuple(sampled.shape[1:])}; run the chain again with one overlap and size")
+    finished = anchors[-lead:].to(device=sampled.device, dtype=torch.float32)
+    freedom = (torch.arange(lead, dtype=torch.float32, device=sampled.device) / lead).view(-1, 1, 1, 1)
+    difference = _coarse(finished - sampled[:lead].to(torch.float32), grid)
+    correction = (difference * freedom).sum(dim=0) / freedom.sum()
+    weights = settle_weights(sampled.shape[0], lead, settle_frames).to(sampled.device).view(-1, 1, 1, 1)
+    return (sampled.to(torch.float32) + weights * correction).to(sampled.dtype)
 
 
 def crossfade_lead(sampled: torch.Tensor, anchors: torch.Tensor, lead: int) -> torch.Tensor:

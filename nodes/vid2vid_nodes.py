@@ -154,6 +154,12 @@ class SteadyFrameChunkSeamAnchor(io.ComfyNode):
                                      "finished latent blended in (falling linearly to 0); 0 = off."),
                 io.Float.Input("blend_strength", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Weight of that blend on the first new frame."),
+                io.Int.Input("settle_frames", default=0, min=0, max=1024, step=1, optional=True,
+                             tooltip="Settle the look: move this chunk's overall look (colour, brightness, broad "
+                                     "tones; a coarse field measured on the overlap) to the previous chunk's and "
+                                     "fade that correction out over this many new frames, so a change of look "
+                                     "spreads over them instead of the overlap. 0 = off; about the chunk size works "
+                                     "well."),
             ],
             outputs=[
                 io.Latent.Output("latent", tooltip="The latents with the overlap blended (decode these)."),
@@ -163,8 +169,8 @@ class SteadyFrameChunkSeamAnchor(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, latent, chunk, blend_frames, blend_strength) -> io.NodeOutput:
-        return io.NodeOutput(*save_seam_anchor(latent, chunk, blend_frames, blend_strength))
+    def execute(cls, latent, chunk, blend_frames, blend_strength, settle_frames=0) -> io.NodeOutput:
+        return io.NodeOutput(*save_seam_anchor(latent, chunk, blend_frames, blend_strength, settle_frames))
 
 
 NODES = [SteadyFramePerWindowControl, SteadyFrameNoise, SteadyFrameKeyframeLatents, SteadyFrameChunkSeamAnchor]

@@ -44,14 +44,22 @@ def check_chunkable(fmt: OutputFormat, pingpong: bool, loop_count: int) -> None:
         raise ValueError("loop_count must be 0 for a chunked png-sequence")
 
 
-def new_frames(images: torch.Tensor, lead: int, new: int, where: str = "") -> torch.Tensor:
-    """The frames a chunk adds: ``images`` holds either ``lead + new`` frames or only the ``new`` ones."""
+def new_frames(images: torch.Tensor, lead: int, new: int, where: str = "", carried: int = 0) -> torch.Tensor:
+    """The frames a chunk adds: ``images`` holds either ``lead + new`` frames or only the ``new`` ones.
+
+    ``carried``: a longer batch the chunk also accepts, of which it writes frames ``lead .. lead +
+    new - 1`` (Chunk Seam Anchor hands on every sampled frame but writes only up to ``end -
+    overlap``: the next chunk writes the rest, blended).
+    """
     count = int(images.shape[0])
     if count == lead + new:
         return images[lead:]
     if count == new:
         return images
-    raise ValueError(f"{where}expected {lead + new} frames ({lead} overlap + {new} new) or the {new} new ones "
+    if carried > lead + new and count == carried:
+        return images[lead:lead + new]
+    also = f" or {carried}" if carried > lead + new else ""
+    raise ValueError(f"{where}expected {lead + new} frames ({lead} overlap + {new} new){also} or the {new} new ones "
                      f"for this chunk, got {count}; a node that changes the frame count must trim the overlap itself")
 
 
@@ -74,8 +82,44 @@ def write_segment(images: torch.Tensor, folder: str, index: int, format_name: st
         raise ValueError(f"{format_name}: only video formats are written as segments")
     os.makedirs(folder, exist_ok=True)
     path = segment_path(folder, index, fmt)
+    count_file = path + ".frames"
+    if os.path.exists(count_file):  # a rewrite: no stale count may outlive the old segment
+        os.remove(count_file)
     encode_video(images, path, format_name, frame_rate, crf=crf, pix_fmt=pix_fmt, on_frame=on_frame)
+    _write_text(count_file, str(int(images.shape[0])))
     return path
+
+
+def _write_text(path: str, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def segment_frame_counts(paths: Sequence[str]) -> list[int]:
+    """Frames in each segment, as :func:`write_segment` recorded them beside it (``<segment>.frames``).
+
+    The join needs them: a node that changes the frame count (Interpolate, Retime) or writes
+    less than it loads (Chunk Seam Anchor) gives chunks a count the chunk plan does not say.
+    """
+    counts = []
+    for path in paths:
+        try:
+            with open(path + ".frames", encoding="utf-8") as handle:
+                text = handle.read().strip()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: its frame count ({os.path.basename(path)}.frames) is missing; the "
+                                    f"segment was not written completely, run its chunk again") from None
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"{path}.frames: expected a positive frame count, got {text!r}")
+        counts.append(int(text))
+    return counts
 
 
 def save_segment_audio(audio: dict, folder: str, index: int, skip_seconds: Fraction, seconds: Fraction) -> str:

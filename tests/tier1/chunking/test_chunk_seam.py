@@ -8,7 +8,14 @@ from steadyframe.comfy_glue.keyframe_latents import (
     chunk_keyframe_latent_dicts,
     save_seam_anchor,
 )
-from steadyframe.motion.chunk_seam import anchor_latents, combined_noise_mask, crossfade_lead, seam_ramp
+from steadyframe.motion.chunk_seam import (
+    anchor_latents,
+    combined_noise_mask,
+    crossfade_lead,
+    seam_ramp,
+    settle_look,
+    settle_weights,
+)
 
 
 def test_the_ramp_falls_linearly_to_zero_after_blend_frames():
@@ -96,3 +103,40 @@ def test_a_missing_anchor_after_the_anchor_ran_names_the_chunk_to_rerun(tmp_path
         save_seam_anchor(latent(8), plan.chunk(1, "job", str(tmp_path)))
     with pytest.raises(FileNotFoundError, match="run the chain again from chunk 1"):
         save_seam_anchor(latent(third.frames), third)
+
+
+def test_settle_weights_follow_the_lead_freedom_then_fade_over_settle_frames():
+    assert torch.allclose(settle_weights(8, 4, 3), torch.tensor([0.0, 0.25, 0.5, 0.75, 0.75, 0.5, 0.25, 0.0]))
+    with pytest.raises(ValueError, match="settle_frames must be 0 or more"):
+        settle_weights(8, 4, -1)
+
+
+def test_settling_moves_the_coarse_look_and_leaves_fine_detail():
+    lead, frames = 4, 10
+    anchors = torch.zeros(lead, 4, 16, 16)
+    checker = ((torch.arange(16).view(-1, 1) + torch.arange(16).view(1, -1)) % 2).float() - 0.5  # 1-pixel detail
+    sampled = torch.full((frames, 4, 16, 16), 2.0) + checker
+    out = settle_look(sampled, anchors, lead, settle_frames=3)
+    change = out - sampled
+    assert torch.allclose(change, change[:, :, :1, :1].expand_as(change), atol=1e-6)  # one offset per frame: no detail
+    assert torch.allclose(change[:, 0, 0, 0], -2.0 * settle_weights(frames, lead, 3), atol=1e-6)
+    assert torch.allclose(out[lead] - checker, torch.full((4, 16, 16), 0.5))  # first new frame: 2 - 2 * 0.75
+    assert settle_look(sampled, anchors, lead, 0) is sampled
+    assert settle_look(sampled, anchors[:1], 1, 5) is sampled  # a single held lead frame shows no difference
+
+
+def test_the_seam_anchor_settles_before_the_crossfade_only_when_asked(tmp_path):
+    plan = ChunkPlan(total_frames=20, chunk_frames=8, overlap=3)
+    first, second = plan.chunk(0, "job", str(tmp_path)), plan.chunk(1, "job", str(tmp_path))
+    save_seam_anchor(latent(first.frames, 1.0), first)
+    sampled = {"samples": torch.full((second.frames, 4, 2, 2), 4.0)}
+    plain, _ = save_seam_anchor(sampled, second)
+    settled, _ = save_seam_anchor(sampled, second, settle_frames=4)
+    # correction: (1 - 4) weighted by freedom 0, 1/3, 2/3 over the lead = -3, then fading over 4 new frames
+    expected = 4.0 - 3.0 * settle_weights(second.frames, 3, 4)
+    assert torch.allclose(settled["samples"][3:, 0, 0, 0], expected[3:])
+    assert torch.allclose(plain["samples"][3:, 0, 0, 0], torch.full((8,), 4.0))
+    fade = torch.tensor([0.25, 0.5, 0.75])
+    assert torch.allclose(settled["samples"][:3, 0, 0, 0], (1 - fade) * 1.0 + fade * expected[:3])
+    with pytest.raises(ValueError, match="settle_frames must be 0 or more, got -2"):
+        save_seam_anchor(sampled, second, settle_frames=-2)

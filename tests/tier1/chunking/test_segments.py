@@ -22,6 +22,7 @@ from steadyframe.video.segments import (
     new_frames,
     publish_folder,
     save_segment_audio,
+    segment_frame_counts,
     write_png_frames,
     write_segment,
 )
@@ -238,3 +239,69 @@ def test_variable_rate_files_are_not_resampled_for_seeking(tmp_path):
     selection = FrameSelection(skip_first_frames=9)
     assert seekable_selection(path, selection) == selection
     assert frame_numbers(load_video(path, selection).images, 12) == [9, 10, 11]
+
+
+def test_each_segment_records_its_frame_count_and_a_rewrite_replaces_it(tmp_path):
+    folder = str(tmp_path / "seg")
+    first = write_segment(numbered_frames(5), folder, 0, "h264-mp4", 8, crf=10)
+    second = write_segment(numbered_frames(3), folder, 1, "h264-mp4", 8, crf=10)
+    assert segment_frame_counts([first, second]) == [5, 3]
+    write_segment(numbered_frames(4), folder, 1, "h264-mp4", 8, crf=10)  # the chunk ran again
+    assert segment_frame_counts([first, second]) == [5, 4]
+    os.remove(second + ".frames")
+    with pytest.raises(FileNotFoundError, match=r"segment-00001\.mp4\.frames\) is missing.*run its chunk again"):
+        segment_frame_counts([first, second])
+    with open(second + ".frames", "w") as handle:
+        handle.write("three")
+    with pytest.raises(ValueError, match=r"expected a positive frame count, got 'three'"):
+        segment_frame_counts([second])
+
+
+def test_interpolated_chunks_join_with_their_own_counts_exactly_timed(tmp_path):
+    """Interpolate x2 changes every chunk's count (the first chunk makes 2n - 1, the others 2n): the join
+    must shift each segment by the frames really written before it, not by the chunk plan's."""
+    from steadyframe.flow.provider import FlowOptions
+    from steadyframe.postprocess.chunked_timing import interpolate_chunk
+
+    frames = smooth_frames(11, 16, 16)
+    plan = ChunkPlan(11, 4, 1)
+    folder, paths, written = str(tmp_path / "seg"), [], []
+    for index in range(plan.count):
+        chunk = plan.chunk(index, "job", str(tmp_path / "state"))
+        timed, out = interpolate_chunk(frames[chunk.first:chunk.end], chunk, "interpolate.1", 2, fps=8,
+                                       options=FlowOptions(preset="fast"))
+        fresh = new_frames(timed.images, out.lead, out.end - out.first_new, "", out.batch)
+        written.append(fresh)
+        paths.append(write_segment(fresh, folder, index, "h264-mp4", 16, **LOSSLESS))
+    counts = segment_frame_counts(paths)
+    assert counts == [7, 8, 6] != [4, 4, 3]  # the plan's counts (source frames) would misplace every segment
+    joined = str(tmp_path / "joined.mp4")
+    assert join_segments(paths, counts, joined, "h264-mp4", 16).frame_count == 21 == 2 * 11 - 1
+    times, rate = stream_times(joined)
+    assert times == [Fraction(k, 16) for k in range(21)] and rate == 16
+    reference = str(tmp_path / "whole.mp4")
+    encode_video(torch.cat(written), reference, "h264-mp4", 16, **LOSSLESS)
+    assert torch.equal(load_video(joined).images, load_video(reference).images)
+
+
+def test_seam_anchored_chunks_hand_on_every_frame_and_write_up_to_the_next_overlap(tmp_path):
+    """Chunk Seam Anchor passes all loaded frames with a chunk that writes fewer (the next chunk writes the
+    overlap, blended): Video Combine takes that longer batch and the writes tile the video once."""
+    from steadyframe.chunking.timeline import seam_write_chunk
+
+    frames = numbered_frames(20)
+    plan = ChunkPlan(20, 8, 2)
+    folder, paths = str(tmp_path / "seg"), []
+    for index in range(plan.count):
+        chunk = plan.chunk(index)
+        write = seam_write_chunk(chunk)
+        assert write.batch == chunk.frames > write.lead + write.end - write.first_new or chunk.is_last
+        fresh = new_frames(frames[chunk.first:chunk.end], write.lead, write.end - write.first_new, "", write.batch)
+        paths.append(write_segment(fresh, folder, index, "h264-mp4", 8, **LOSSLESS))
+    assert segment_frame_counts(paths) == [6, 8, 6]
+    joined = str(tmp_path / "joined.mp4")
+    join_segments(paths, segment_frame_counts(paths), joined, "h264-mp4", 8)
+    assert frame_numbers(load_video(joined).images, 20) == list(range(20))
+    # Any other longer batch is still refused, naming what was expected.
+    with pytest.raises(ValueError, match=r"expected 8 frames \(2 overlap \+ 6 new\) or 10 or the 6 new ones.*got 9"):
+        new_frames(torch.zeros(9, 2, 2, 3), 2, 6, "", 10)

@@ -1,9 +1,11 @@
 """Decoded frames to RGB: the file's colour tags honoured, accurate scaling, one float copy at the end."""
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
-from av.video.reformatter import ColorRange, Colorspace, Interpolation
+from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
 # Reading (and resizing): full-resolution chroma plus accurate rounding; swscale's
 # defaults shift the mean colour by about 1/255 and cost several dB of PSNR.
@@ -19,10 +21,15 @@ _KNOWN_COLORSPACES = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU
                       7: Colorspace.SMPTE240M, 9: Colorspace.BT2020, 10: Colorspace.BT2020}
 
 
-def frame_to_rgb(frame, size: tuple[int, int], out_format: str = "rgb24") -> np.ndarray:
+def frame_to_rgb(frame, size: tuple[int, int], out_format: str = "rgb24",
+                 reformatter: Optional[VideoReformatter] = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a decoded frame, scaled to ``size`` (w, h).
 
     ``out_format``: rgb24, or rgba / rgb48le / rgba64le for alpha and deep frames ((H, W, C) uint8/uint16).
+    ``reformatter``: one kept from frame to frame (one per thread), so swscale sets up its
+    filters and slice threads once per video instead of once per frame (about 40% of the
+    conversion time at 512x512); None makes a new one. The array may be a view of a frame
+    that the next call with the same reformatter does not touch.
     """
     width, height = size
     scaling = (width, height) != (frame.width, frame.height)
@@ -39,7 +46,10 @@ def frame_to_rgb(frame, size: tuple[int, int], out_format: str = "rgb24") -> np.
         kwargs = dict(src_colorspace=_KNOWN_COLORSPACES[space],
                       src_color_range=ColorRange.JPEG if full_range else ColorRange.MPEG,
                       dst_color_range=ColorRange.JPEG)
-    rgb = frame.reformat(width=width, height=height, format=out_format, interpolation=interpolation, **kwargs)
+    if reformatter is None:
+        reformatter = VideoReformatter()
+    rgb = reformatter.reformat(frame, width=width, height=height, format=out_format, interpolation=interpolation,
+                               **kwargs)
     return rgb.to_ndarray()
 
 

@@ -1,0 +1,71 @@
+"""Where a loader's kept frames go: straight into the result tensor while decoding.
+
+The number of frames a selection returns is known ahead for most files (the container's frame
+count), so the result is allocated once and each frame is converted into its slot by the worker
+that converted its colours: no 8-bit copy of the whole clip, and the float conversion overlaps
+decoding. Frames past the expected count (the container's count was short) wait as 8/16-bit
+arrays and are added at the end (one more copy, only then). Slots never written cost no memory:
+the allocator hands out untouched pages, so a count that was too high costs address space only.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .pixels import ReadLayout, write_pixels
+
+#: A result this much smaller than its allocation is copied into a tensor of its own size.
+_SHRINK_BELOW = 0.875
+
+
+class FrameStore:
+    """Kept frames, in order, as ``(images, alpha)``.
+
+    ``frame_shape``: (H, W) of the stored (upright) frames; ``expected``: frames expected (0 =
+    unknown); ``integer``: keep the codes (uint8, or uint16 for deep layouts) instead of float 0..1.
+    :meth:`put` may be called from several threads for different indices.
+    """
+
+    def __init__(self, frame_shape: tuple[int, int], layout: ReadLayout, expected: int, integer: bool = False):
+        self.height, self.width = frame_shape
+        self.layout = layout
+        self.dtype = (torch.uint16 if layout.deep else torch.uint8) if integer else torch.float32
+        self.capacity = max(0, expected)
+        self.images, self.alpha = self._allocate(self.capacity)
+        self._overflow: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def _allocate(self, count: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        images = torch.empty((count, self.height, self.width, 3), dtype=self.dtype)
+        alpha = torch.empty((count, self.height, self.width), dtype=self.dtype) if self.layout.alpha else None
+        return images, alpha
+
+    def put(self, index: int, pixels: np.ndarray) -> None:
+        """Frame ``index``: (H, W, 3 or 4) uint8/uint16 codes, as the layout reads them."""
+        if index < self.capacity:
+            write_pixels(pixels, index, self.images, self.alpha)
+            return
+        with self._lock:
+            # kept as it is: a view holds its own reference to a frame buffer that nothing reuses
+            self._overflow[index] = pixels
+
+    def result(self, count: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """``(images, alpha)`` of the first ``count`` frames (all put by now)."""
+        if count > self.capacity:
+            images, alpha = self._allocate(count)
+            images[:self.capacity] = self.images
+            if alpha is not None:
+                alpha[:self.capacity] = self.alpha
+            self.images = self.alpha = None
+            for index in range(self.capacity, count):
+                write_pixels(self._overflow.pop(index), index, images, alpha)
+            return images, alpha
+        images, alpha = self.images[:count], None if self.alpha is None else self.alpha[:count]
+        if count < self.capacity * _SHRINK_BELOW:
+            images = images.clone()
+            alpha = None if alpha is None else alpha.clone()
+        self.images = self.alpha = None
+        return images, alpha

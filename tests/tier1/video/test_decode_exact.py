@@ -156,3 +156,14 @@ def test_frame_store_integer_codes():
     images, _ = store.result(3)
     assert images.dtype == torch.uint8
     assert np.array_equal(images.numpy(), np.stack(frames))
+
+
+def test_huge_page_advice_is_only_a_hint():
+    """Marking a result for 2 MB pages keeps its values and never fails, large or small."""
+    from steadyframe.video.frame_store import advise_huge_pages
+
+    for shape in [(3, 2), (4, 512, 512, 3)]:
+        tensor = torch.empty(shape)
+        advise_huge_pages(tensor)
+        tensor.fill_(0.25)
+        assert torch.all(tensor == 0.25)

@@ -110,7 +110,7 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
         # swscale contexts, one per worker thread: set up once, not once per frame.
         per_thread = threading.local()
 
-        def convert(index: int, frame) -> None:
+        def convert(index: int, frame, store: FrameStore, transform: DisplayTransform) -> None:
             reformatter = getattr(per_thread, "reformatter", None)
             if reformatter is None:
                 reformatter = per_thread.reformatter = VideoReformatter()
@@ -130,7 +130,8 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
                     stored_size = transform.stored_size(out_w, out_h)
                     layout = read_layout(frame)
                     store = FrameStore((out_h, out_w), layout, expected, integer)
-                pending.append(executor.submit(convert, len(kept_times), frame))
+                assert store is not None
+                pending.append(executor.submit(convert, len(kept_times), frame, store, transform))
                 while len(pending) > _CONVERT_AHEAD:
                     pending.popleft().result()
                 kept_times.append(t)

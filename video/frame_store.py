@@ -91,13 +91,13 @@ class FrameStore:
             self._overflow[index] = pixels
 
     def result(self, count: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """``(images, alpha)`` of the first ``count`` frames (all put by now)."""
+        """``(images, alpha)`` of the first ``count`` frames (all put by now); call once."""
         if count > self.capacity:
             images, alpha = self._allocate(count)
             images[:self.capacity] = self.images
-            if alpha is not None:
+            if alpha is not None and self.alpha is not None:
                 alpha[:self.capacity] = self.alpha
-            self.images = self.alpha = None
+            self.images, self.alpha = images, alpha  # the first allocation is released here
             for index in range(self.capacity, count):
                 write_pixels(self._overflow.pop(index), index, images, alpha)
             return images, alpha
@@ -105,5 +105,4 @@ class FrameStore:
         if count < self.capacity * _SHRINK_BELOW:
             images = images.clone()
             alpha = None if alpha is None else alpha.clone()
-        self.images = self.alpha = None
         return images, alpha

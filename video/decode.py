@@ -26,6 +26,8 @@ from .webp import is_animated_webp, read_webp_frames
 
 #: Decoded frames that may wait for RGB conversion while loading.
 _CONVERT_AHEAD = 8
+#: Result slots allocated beyond the container's frame count.
+_SPARE_SLOTS = 2
 #: Threads converting decoded frames to RGB (each with its own swscale context).
 _CONVERT_WORKERS = 1
 #: Every frame at the source timing (frozen, so one instance serves as the default).
@@ -36,10 +38,11 @@ _EVERY_FRAME = FrameSelection()
 class LoadedVideo:
     """Frames returned by :func:`load_video`.
 
-    ``images``: (F, H, W, 3) float 0..1. ``start_time``/``end_time``: seconds from the
+    ``images``: (F, H, W, 3) float 0..1 (with ``load_video(integer=True)``: the uint8 codes, or
+    uint16 for sources above 8 bits). ``start_time``/``end_time``: seconds from the
     first source frame covered by the returned frames (for cutting the audio).
     ``decoded_frames``: how many source frames were decoded to produce them.
-    ``alpha``: (F, H, W) float 0..1, 1 = opaque, or None when the source has no alpha.
+    ``alpha``: (F, H, W) float 0..1 (or codes, as ``images``), 1 = opaque, or None when the source has no alpha.
     Sources above 8 bits per channel are read at 16 bits, so ``images`` keeps their precision.
     """
 
@@ -95,7 +98,12 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = max(0, threads)
         source = probe_container(path, container, stream)
-        expected = selection.expected_count(source.frame_count, source.duration) if source.frame_count else 0
+        expected = 0  # unknown: frames wait as codes until the end
+        if source.frame_count:
+            # Two spare slots: counts from a duration round down, and untouched slots cost no memory.
+            expected = selection.expected_count(source.frame_count, source.duration) + _SPARE_SLOTS
+            if selection.frame_load_cap:
+                expected = min(expected, selection.frame_load_cap)
         if has_vp9_alpha(stream) and libvpx_decoder_available():
             container = LibvpxAlphaContainer(container, stream)  # FFmpeg's vp9 decoder drops the alpha
         is_gif = container.format.name == "gif"

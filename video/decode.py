@@ -21,6 +21,7 @@ from .orientation import DisplayTransform, frame_transform
 from .pixels import ReadLayout, frame_to_array, read_layout
 from .probe import VideoInfo, probe, probe_container
 from .rates import FrameSelection, exact_rate
+from .rgb import frame_to_rgb_planes, has_yuv_planes
 from .timeline import DecodeCounter, selected_frames
 from .webp import is_animated_webp, read_webp_frames
 
@@ -122,7 +123,10 @@ def load_video(path: str, selection: FrameSelection = _EVERY_FRAME, custom_width
             reformatter = getattr(per_thread, "reformatter", None)
             if reformatter is None:
                 reformatter = per_thread.reformatter = VideoReformatter()
-            store.put(index, transform.apply(frame_to_array(frame, stored_size, layout, reformatter)))
+            if layout.out_format == "rgb24" and transform.identity and has_yuv_planes(frame):
+                store.put_planes(index, frame_to_rgb_planes(frame, stored_size, reformatter))
+            else:
+                store.put(index, transform.apply(frame_to_array(frame, stored_size, layout, reformatter)))
 
         # Decoding (this thread) and colour conversion (workers; swscale and numpy release the
         # GIL) overlap. At most _CONVERT_AHEAD decoded frames wait for conversion.

@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .pixels import ReadLayout, write_pixels
+from .pixels import ReadLayout, write_pixels, write_planes
 
 #: A result this much smaller than its allocation is copied into a tensor of its own size.
 _SHRINK_BELOW = 0.875
@@ -88,6 +88,15 @@ class FrameStore:
             return
         with self._lock:
             # kept as it is: a view holds its own reference to a frame buffer that nothing reuses
+            self._overflow[index] = pixels
+
+    def put_planes(self, index: int, planes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """Frame ``index`` of an 8-bit RGB layout as (H, W) uint8 R, G, B planes."""
+        if index < self.capacity:
+            write_planes(planes, index, self.images)
+            return
+        pixels = np.stack(planes, axis=-1)
+        with self._lock:
             self._overflow[index] = pixels
 
     def result(self, count: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:

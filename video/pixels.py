@@ -63,6 +63,16 @@ def stack_pixels(frames: list) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     return images, alpha
 
 
+def write_planes(planes: tuple[np.ndarray, ...], index: int, images: torch.Tensor) -> None:
+    """Store one 8-bit frame given as (H, W) ``planes`` (R, G, B) as frame ``index`` of ``images``."""
+    rgb_out = images[index].numpy()
+    for channel, plane in enumerate(planes):
+        if images.dtype == torch.float32:
+            np.multiply(plane, np.float32(1 / 255), out=rgb_out[..., channel])
+        else:
+            rgb_out[..., channel] = plane
+
+
 def write_pixels(pixels: np.ndarray, index: int, images: torch.Tensor, alpha: Optional[torch.Tensor]) -> None:
     """Store one frame's (H, W, C) uint8/uint16 ``pixels`` as frame ``index`` of ``images`` (and ``alpha``).
 

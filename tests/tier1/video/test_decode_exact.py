@@ -167,3 +167,25 @@ def test_huge_page_advice_is_only_a_hint():
         advise_huge_pages(tensor)
         tensor.fill_(0.25)
         assert torch.all(tensor == 0.25)
+
+
+@pytest.mark.parametrize("size", [(96, 64), (47, 33), (130, 90)])
+def test_planar_conversion_equals_the_packed_one(h264_420, size):
+    """The loader's gbrp route gives rgb24's values, scaled or not, rows padded or not."""
+    from steadyframe.video.rgb import frame_to_rgb, frame_to_rgb_planes
+
+    with av.open(h264_420) as container:
+        for frame in container.decode(video=0):
+            planes = np.stack(frame_to_rgb_planes(frame, size), axis=-1)
+            assert planes.shape == (size[1], size[0], 3)
+            assert np.array_equal(planes, frame_to_rgb(frame, size))
+
+
+@pytest.mark.parametrize("expected", [0, 3, 9])
+def test_frame_store_planes_in_and_past_the_expected_count(expected):
+    frames = _codes(6)
+    store = FrameStore((6, 5), ReadLayout("rgb24", False, False), expected)
+    for i, f in enumerate(frames):
+        store.put_planes(i, (f[..., 0], f[..., 1], f[..., 2]))
+    images, _ = store.result(6)
+    assert torch.equal(images, torch.from_numpy(np.stack(frames) * np.float32(1 / 255)))

@@ -69,7 +69,11 @@ class FrameStore:
         self.layout = layout
         self.dtype = (torch.uint16 if layout.deep else torch.uint8) if integer else torch.float32
         self.capacity = max(0, expected)
-        self.images, self.alpha = self._allocate(self.capacity)
+        try:
+            self.images, self.alpha = self._allocate(self.capacity)
+        except (RuntimeError, MemoryError):  # a container count far beyond what could ever be held
+            self.capacity = 0
+            self.images, self.alpha = self._allocate(0)
         self._overflow: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
 

@@ -189,3 +189,14 @@ def test_frame_store_planes_in_and_past_the_expected_count(expected):
         store.put_planes(i, (f[..., 0], f[..., 1], f[..., 2]))
     images, _ = store.result(6)
     assert torch.equal(images, torch.from_numpy(np.stack(frames) * np.float32(1 / 255)))
+
+
+def test_frame_store_survives_an_absurd_expected_count():
+    """A broken container count (more than any machine could allocate) falls back to growing at the end."""
+    frames = _codes(3)
+    store = FrameStore((6, 5), ReadLayout("rgb24", False, False), 10**13)
+    assert store.capacity == 0
+    for i, f in enumerate(frames):
+        store.put(i, f)
+    images, _ = store.result(3)
+    assert torch.equal(images, torch.from_numpy(np.stack(frames) * np.float32(1 / 255)))

@@ -8,8 +8,10 @@ exactly with swscale (10/12-bit codes have their bits replicated: 1023 -> 65535)
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
-from av.video.reformatter import Interpolation
+from av.video.reformatter import Interpolation, VideoReformatter
 
 # Luma weights (Kr, Kb) by AVColorSpace: BT.709, FCC, BT.601 (470BG, 170M), SMPTE 240M, BT.2020.
 _WEIGHTS = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),
@@ -20,16 +22,23 @@ _SCALING = Interpolation.LANCZOS | Interpolation.ACCURATE_RND
 _CHROMA_ONLY = Interpolation.BICUBIC | Interpolation.ACCURATE_RND
 
 
-def deep_frame_to_rgb(frame, size: tuple[int, int], alpha: bool) -> np.ndarray:
-    """(H, W, 3) uint16 RGB, or (H, W, 4) with ``alpha``, of a frame above 8 bits, scaled to ``size`` (w, h)."""
+def deep_frame_to_rgb(frame, size: tuple[int, int], alpha: bool,
+                      reformatter: Optional[VideoReformatter] = None) -> np.ndarray:
+    """(H, W, 3) uint16 RGB, or (H, W, 4) with ``alpha``, of a frame above 8 bits, scaled to ``size`` (w, h).
+
+    ``reformatter``: kept from frame to frame (one per thread) so swscale is set up once; None = a new one.
+    """
+    if reformatter is None:
+        reformatter = VideoReformatter()
     width, height = size
     interpolation = _SCALING if (width, height) != (frame.width, frame.height) else _CHROMA_ONLY
     fmt = frame.format
     if fmt.is_rgb or fmt.name.startswith(("gray", "ya")):
         packed = "rgba64le" if alpha else "rgb48le"
-        return frame.reformat(width=width, height=height, format=packed, interpolation=interpolation).to_ndarray()
+        return reformatter.reformat(frame, width=width, height=height, format=packed,
+                                    interpolation=interpolation).to_ndarray()
     planar = "yuva444p16le" if alpha else "yuv444p16le"
-    yuv = frame.reformat(width=width, height=height, format=planar, interpolation=interpolation)
+    yuv = reformatter.reformat(frame, width=width, height=height, format=planar, interpolation=interpolation)
     planes = [_plane(p, height, width) for p in yuv.planes]
     rgb = _yuv_to_rgb(planes[0], planes[1], planes[2], frame, bits=fmt.components[0].bits)
     if alpha:

@@ -1,9 +1,11 @@
 """Decoded frames to RGB: the file's colour tags honoured, accurate scaling, one float copy at the end."""
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
-from av.video.reformatter import ColorRange, Colorspace, Interpolation
+from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
 # Reading (and resizing): full-resolution chroma plus accurate rounding; swscale's
 # defaults shift the mean colour by about 1/255 and cost several dB of PSNR.
@@ -19,11 +21,42 @@ _KNOWN_COLORSPACES = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU
                       7: Colorspace.SMPTE240M, 9: Colorspace.BT2020, 10: Colorspace.BT2020}
 
 
-def frame_to_rgb(frame, size: tuple[int, int], out_format: str = "rgb24") -> np.ndarray:
+def frame_to_rgb(frame, size: tuple[int, int], out_format: str = "rgb24",
+                 reformatter: Optional[VideoReformatter] = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a decoded frame, scaled to ``size`` (w, h).
 
     ``out_format``: rgb24, or rgba / rgb48le / rgba64le for alpha and deep frames ((H, W, C) uint8/uint16).
+    ``reformatter``: one kept from frame to frame (one per thread), so swscale sets up its
+    filters and slice threads once per video instead of once per frame (about 40% of the
+    conversion time at 512x512); None makes a new one. The array may be a view of a frame
+    that the next call with the same reformatter does not touch.
     """
+    return _converted(frame, size, out_format, reformatter).to_ndarray()
+
+
+def has_yuv_planes(frame) -> bool:
+    """Whether ``frame`` is YUV (what :func:`frame_to_rgb_planes` is for)."""
+    return frame.format.name.startswith(_YUV_FORMAT_PREFIXES)
+
+
+def frame_to_rgb_planes(frame, size: tuple[int, int],
+                        reformatter: Optional[VideoReformatter] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(R, G, B)``: (H, W) uint8 planes equal to :func:`frame_to_rgb`'s channels, of a YUV frame.
+
+    The same conversion written planar (``gbrp``): swscale's planar RGB output costs 20-40% less
+    CPU than packed rgb24 with these flags, and the planes go straight into the result's channels.
+    """
+    planes = _converted(frame, size, "gbrp", reformatter).planes
+    width, height = size
+
+    def plane(index: int) -> np.ndarray:
+        return np.frombuffer(planes[index], np.uint8).reshape(height, -1)[:, :width]
+
+    return plane(2), plane(0), plane(1)  # gbrp stores G, B, R
+
+
+def _converted(frame, size: tuple[int, int], out_format: str, reformatter: Optional[VideoReformatter]):
+    """``frame`` as ``out_format`` (an RGB format) at ``size``: the file's colour tags honoured."""
     width, height = size
     scaling = (width, height) != (frame.width, frame.height)
     # Without scaling, bilinear chroma with full-resolution interpolation and accurate
@@ -31,7 +64,7 @@ def frame_to_rgb(frame, size: tuple[int, int], out_format: str = "rgb24") -> np.
     interpolation = Interpolation.LANCZOS | _COLOUR_FLAGS if scaling else (
         Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT | Interpolation.ACCURATE_RND)
     kwargs = {}
-    if frame.format.name.startswith(_YUV_FORMAT_PREFIXES):
+    if has_yuv_planes(frame):
         space = frame.colorspace
         if space not in _KNOWN_COLORSPACES:  # untagged: what players assume
             space = _AVCOL_SPC_BT709 if frame.height >= 720 else _AVCOL_SPC_BT470BG
@@ -39,8 +72,10 @@ def frame_to_rgb(frame, size: tuple[int, int], out_format: str = "rgb24") -> np.
         kwargs = dict(src_colorspace=_KNOWN_COLORSPACES[space],
                       src_color_range=ColorRange.JPEG if full_range else ColorRange.MPEG,
                       dst_color_range=ColorRange.JPEG)
-    rgb = frame.reformat(width=width, height=height, format=out_format, interpolation=interpolation, **kwargs)
-    return rgb.to_ndarray()
+    if reformatter is None:
+        reformatter = VideoReformatter()
+    return reformatter.reformat(frame, width=width, height=height, format=out_format, interpolation=interpolation,
+                                **kwargs)
 
 
 def stack_uint8(frames: list) -> torch.Tensor:

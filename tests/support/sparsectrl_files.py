@@ -165,3 +165,31 @@ def write_random_sparsectrl(path, kind="scribble", channels_scale=1.0, seed=0, d
     else:
         torch.save({wrap: sd} if wrap else sd, str(path))
     return path
+
+
+_CACHE: dict = {}
+
+
+def cached_sparsectrl_file(folder, name, kind, seed=0):
+    """A full-size fp16 random SparseCtrl file at ``folder/name``, generated once per process and
+    kind/seed/suffix, then hard-linked (or copied) to each requested place."""
+    import os
+    import shutil
+    import tempfile
+
+    suffix = Path(name).suffix
+    key = (kind, seed, suffix)
+    source = _CACHE.get(key)
+    if source is None or not source.exists():
+        source = Path(tempfile.mkdtemp(prefix="steadyframe-sparsectrl-")) / f"{kind}_{seed}{suffix}"
+        write_random_sparsectrl(source, kind=kind, seed=seed, dtype=torch.float16)
+        _CACHE[key] = source
+    target = Path(folder) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+    return target

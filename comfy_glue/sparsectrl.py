@@ -132,6 +132,11 @@ def _sparsectrl_class():
             self.copy_to(c)
             return c
 
+        def set_cond_hint(self, cond_hint, strength=1.0, timestep_percent_range=(0.0, 1.0), vae=None, extra_concat=()):
+            super().set_cond_hint(cond_hint, strength, timestep_percent_range, vae=vae, extra_concat=list(extra_concat))
+            self.vae = vae  # core keeps the VAE only for latent-format ControlNets; RGB SparseCtrl encodes with it
+            return self
+
         def pre_run(self, model, percent_to_timestep_function):
             super().pre_run(model, percent_to_timestep_function)
             self.model_latent_format = model.latent_format

@@ -116,3 +116,53 @@ def test_latents_equal_advanced_controlnet(acn, controlnet_folder, base_model, v
     assert _relative_l2(ours, theirs) < 1e-3
     # the comparison can fail: without the control the result is far from ACN's
     assert _relative_l2(_sample(base_model, positive, negative), theirs) > 1e-2
+
+
+@pytest.mark.parametrize("kind", ["scribble", "rgb"])
+def test_encoder_residuals_equal_advanced_controlnet(acn, controlnet_folder, vae, kind):
+    """One get_control call each (no UNet): every residual ours hands the UNet equals ACN's."""
+    import types
+
+    import comfy.latent_formats
+    import comfy.model_management
+    import comfy.model_sampling
+
+    from steadyframe.comfy_glue.sparsectrl import SparseCtrlSettings, load_sparsectrl
+    from steadyframe.motion.sparsectrl import sparse_hint_frames
+
+    control_mod = __import__(f"{acn.__name__}.adv_control.control", fromlist=["load_sparsectrl"])
+    sparse_mod = __import__(f"{acn.__name__}.adv_control.control_sparsectrl", fromlist=["SparseSettings"])
+    path = controlnet_folder / ("cmp_sparsectrl_scribble.safetensors" if kind == "scribble" else "cmp_sparsectrl_rgb.ckpt")
+
+    class Sampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
+        pass
+
+    sampling = Sampling(None)
+    model = types.SimpleNamespace(latent_format=comfy.latent_formats.SD15(), model_sampling=sampling)
+    images = _hint_images()[:, :32, :32]
+    ours = load_sparsectrl(path, SparseCtrlSettings(name=path.name)).copy().set_cond_hint(
+        sparse_hint_frames(images, [0, 3], 4).movedim(-1, 1), 1.0, (0.0, 1.0), vae=vae if kind == "rgb" else None)
+    ours.pre_run(model, sampling.percent_to_sigma)
+    settings = sparse_mod.SparseSettings(sparse_mod.SparseIndexMethod([0, 3]))
+    theirs = control_mod.load_sparsectrl(str(path), sparse_settings=settings).copy()
+    hint = sparse_mod.PreprocSparseRGBWrapper(vae.encode(images)) if kind == "rgb" else images.movedim(-1, 1)
+    theirs = theirs.set_cond_hint(hint, 1.0, (0.0, 1.0))
+    theirs.pre_run(model, sampling.percent_to_sigma)
+    comfy.model_management.load_models_gpu(theirs.get_models())
+    gen = torch.Generator().manual_seed(2)
+    x, context = torch.randn(8, 4, 4, 4, generator=gen), torch.randn(8, 77, 768, generator=gen)
+    t = torch.full((8,), 5.0)
+    a = ours.get_control(x, t, {"c_crossattn": context}, 2, {"cond_or_uncond": [0, 1]})
+    b = theirs.get_control(x, t, {"c_crossattn": context}, 2, {"cond_or_uncond": [0, 1]})
+    theirs.cleanup()
+    comfy.model_management.unload_all_models()
+    pairs = list(zip(a["output"], b["output"])) + list(zip(a["middle"], b["middle"]))
+    assert len(pairs) == 13
+    for u, v in pairs:
+        assert _relative_l2(u.detach(), v.detach()) < 1e-4
+    # frames 1 and 2 carry no hint, yet their residuals differ from a no-motion run: the motion modules ran
+    still = load_sparsectrl(path, SparseCtrlSettings(use_motion=False)).copy().set_cond_hint(
+        ours.cond_hint_original, 1.0, (0.0, 1.0), vae=ours.vae)
+    still.pre_run(model, sampling.percent_to_sigma)
+    c = still.get_control(x, t, {"c_crossattn": context}, 2, {})
+    assert _relative_l2(c["output"][5], a["output"][5].detach()) > 1e-3

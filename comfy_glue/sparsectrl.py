@@ -311,7 +311,8 @@ def load_sparsectrl(path, settings: SparseCtrlSettings):
         comfy_sd[key] = comfy_sd[key].to(dtype=unet_dtype, memory_format=torch.contiguous_format)
     model.load_state_dict(comfy_sd, strict=True, assign=True)
     del comfy_sd
-    motion_model = build_sparse_motion_model(motion_sd, info, ops=comfy.ops.disable_weight_init, dtype=unet_dtype)
-    model.attach_motion(motion_model)
+    if settings.use_motion:
+        model.attach_motion(build_sparse_motion_model(motion_sd, info, ops=comfy.ops.disable_weight_init, dtype=unet_dtype))
+    motion_sd.clear()  # unused motion weights are not kept
     model = model.eval().requires_grad_(False)
     return _sparsectrl_class()(model, settings=settings, load_device=load_device, manual_cast_dtype=manual_cast_dtype)

@@ -312,7 +312,9 @@ def load_sparsectrl(path, settings: SparseCtrlSettings):
     model.load_state_dict(comfy_sd, strict=True, assign=True)
     del comfy_sd
     if settings.use_motion:
-        model.attach_motion(build_sparse_motion_model(motion_sd, info, ops=comfy.ops.disable_weight_init, dtype=unet_dtype))
+        # the motion modules compute in their weights' dtype: the one the encoder's activations have
+        motion_dtype = manual_cast_dtype or unet_dtype
+        model.attach_motion(build_sparse_motion_model(motion_sd, info, ops=comfy.ops.disable_weight_init, dtype=motion_dtype))
     motion_sd.clear()  # unused motion weights are not kept
     model = model.eval().requires_grad_(False)
     return _sparsectrl_class()(model, settings=settings, load_device=load_device, manual_cast_dtype=manual_cast_dtype)

@@ -60,12 +60,16 @@ class SteadyFrameSparseCtrlHint(io.ComfyNode):
                                 tooltip="Comma-separated frames that get a hint, e.g. 0,8,15; -1 = the last frame."),
                 io.Int.Input("frame_count", default=16, min=1, max=4096,
                              tooltip="Frames of the clip: the latent batch size."),
+                io.Latent.Input("latent", optional=True,
+                                tooltip="Optional: the clip's latents; when connected, frame_count is their batch size."),
             ],
             outputs=[io.Image.Output("sparse_hint", tooltip="RGBA: hint images on the chosen frames, alpha = hinted.")],
         )
 
     @classmethod
-    def execute(cls, images, frame_indices="0", frame_count=16) -> io.NodeOutput:
+    def execute(cls, images, frame_indices="0", frame_count=16, latent=None) -> io.NodeOutput:
+        if latent is not None:
+            frame_count = int(latent["samples"].shape[0])
         indices = parse_frame_indices(frame_indices, frame_count)
         return io.NodeOutput(sparse_hint_frames(images, indices, frame_count))
 

@@ -156,3 +156,12 @@ def test_a_hint_of_another_length_names_both_counts(controlnet_folder, base_mode
     c = _prepared(_load("sc_scribble.safetensors"), _hint(images, "0", 16), base_model)
     with pytest.raises(ValueError, match="the hint has 16 frames but this call has 8 latent frames"):
         _call(c, 8, {})
+
+
+def test_the_hint_takes_the_clip_length_from_a_connected_latent(comfyui_root):
+    from steadyframe.nodes.sparsectrl_nodes import SteadyFrameSparseCtrlHint
+
+    images = torch.rand(1, 16, 16, 3)
+    hint = SteadyFrameSparseCtrlHint.execute(images, "-1", 16, latent={"samples": torch.zeros(12, 4, 2, 2)}).result[0]
+    assert hint.shape == (12, 16, 16, 4)
+    assert hint[11, ..., 3].min() == 1 and hint[:11, ..., 3].max() == 0

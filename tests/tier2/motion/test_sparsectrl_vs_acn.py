@@ -165,4 +165,4 @@ def test_encoder_residuals_equal_advanced_controlnet(acn, controlnet_folder, vae
         ours.cond_hint_original, 1.0, (0.0, 1.0), vae=ours.vae)
     still.pre_run(model, sampling.percent_to_sigma)
     c = still.get_control(x, t, {"c_crossattn": context}, 2, {})
-    assert _relative_l2(c["output"][5], a["output"][5].detach()) > 1e-3
+    assert _relative_l2(c["output"][5].detach(), a["output"][5].detach()) > 1e-3

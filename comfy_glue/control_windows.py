@@ -148,7 +148,8 @@ def _copyable(control) -> bool:
     for name in ("ControlLora", "ControlNetSD35"):
         if hasattr(comfy.controlnet, name):
             core_classes.append(getattr(comfy.controlnet, name))
-    return type(control) in core_classes
+    # the pack's own core-ControlNet subclasses that build their hint per call (SparseCtrl) opt in
+    return type(control) in core_classes or getattr(type(control), "steadyframe_window_copy", False)
 
 
 def _window_copy(control, window, window_previous, per_frame: bool):

@@ -15,12 +15,19 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import torch
 
-from ..motion.camera_encoder import (CameraCtrlFormatError, CameraCtrlInfo, CameraCtrlModel, apply_camera_merge,
-                                     features_for_module, load_cameractrl_file)
+from ..motion.camera_encoder import (
+    CameraCtrlFormatError,
+    CameraCtrlInfo,
+    CameraCtrlModel,
+    apply_camera_merge,
+    features_for_module,
+    load_cameractrl_file,
+)
 from ..motion.camera_poses import CameraPose, plucker_embedding
 from .folders import PACK_MODELS_DIR, model_file_path
 from .motion_chain import motion_chain

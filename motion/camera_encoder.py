@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, cast
 
 import torch
 import torch.nn.functional as F
@@ -170,7 +170,9 @@ class CameraPoseEncoder(nn.Module):
         x = F.pixel_unshuffle(plucker.to(device=weight.device, dtype=weight.dtype), UNSHUFFLE)
         x = self.encoder_conv_in(x)
         features = []
-        for convs, attentions in zip(self.encoder_down_conv_blocks, self.encoder_down_attention_blocks):
+        for level in range(len(self.channels)):
+            convs = cast(nn.ModuleList, self.encoder_down_conv_blocks[level])
+            attentions = cast(nn.ModuleList, self.encoder_down_attention_blocks[level])
             for conv, temporal in zip(convs, attentions):
                 x = temporal(conv(x), attention=attention)
             features.append(x)

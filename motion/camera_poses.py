@@ -15,8 +15,9 @@ RealEstate10K text: the first line is the source video's URL; each further line 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 
@@ -91,7 +92,7 @@ def parse_realestate10k(text: str, source: str = "pose text", pose_width: int = 
     """
     if pose_width < 1 or pose_height < 1:
         raise CameraPoseError(f"{source}: pose size must be positive, got {pose_width}x{pose_height}")
-    poses = []
+    poses: list = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):

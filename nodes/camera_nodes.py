@@ -1,8 +1,15 @@
 """CameraCtrl: camera trajectories (from RealEstate10K text or presets) and Apply CameraCtrl."""
 from ..comfy_glue.camera_ctrl import apply_cameractrl
 from ..comfy_glue.motion_loader import motion_file_names
-from ..motion.camera_poses import (DEFAULT_POSE_HEIGHT, DEFAULT_POSE_WIDTH, PRESET_FRAMES, CameraMotion, append_poses,
-                                   parse_realestate10k, preset_poses)
+from ..motion.camera_poses import (
+    DEFAULT_POSE_HEIGHT,
+    DEFAULT_POSE_WIDTH,
+    PRESET_FRAMES,
+    CameraMotion,
+    append_poses,
+    parse_realestate10k,
+    preset_poses,
+)
 from .schema import CameraPoses, category, io
 
 EXAMPLE_POSES = ("https://www.youtube.com/watch?v=example\n"

@@ -86,8 +86,9 @@ def _poses(kind):
     return SteadyFrameCameraPosesFromText.execute(REALESTATE_TEXT, 1280, 720).result[0]  # 5 poses: the last repeats
 
 
-@pytest.mark.parametrize("adapter,kind", [("cc_adapter.safetensors", "preset"), ("cc_adapter.ckpt", "text")])
-def test_cameractrl_latents_equal_animatediff_evolved(ade, model_folder, base_model, adapter, kind):
+@pytest.mark.parametrize("adapter,kind,strength", [("cc_adapter.safetensors", "preset", 1.0), ("cc_adapter.ckpt", "text", 1.0),
+                                                   ("cc_adapter.safetensors", "text", 0.4)])
+def test_cameractrl_latents_equal_animatediff_evolved(ade, model_folder, base_model, adapter, kind, strength):
     import comfy.model_management
 
     from steadyframe.nodes.camera_nodes import SteadyFrameApplyCameraCtrl
@@ -95,18 +96,55 @@ def test_cameractrl_latents_equal_animatediff_evolved(ade, model_folder, base_mo
 
     poses = _poses(kind)
     with_motion = SteadyFrameLoadMotionModule.execute(base_model, "cc_v3.safetensors").result[0]
-    ours = _sample(SteadyFrameApplyCameraCtrl.execute(with_motion, adapter, poses).result[0])
+    ours = _sample(SteadyFrameApplyCameraCtrl.execute(with_motion, adapter, poses, strength).result[0])
     comfy.model_management.unload_all_models()
     no_camera = _sample(with_motion)
     comfy.model_management.unload_all_models()
 
     nodes = ade.NODE_CLASS_MAPPINGS
     (motion_model,) = nodes["ADE_LoadAnimateDiffModelWithCameraCtrl"]().load_camera_ctrl("cc_v3.safetensors", adapter)
-    (m_models,) = nodes["ADE_ApplyAnimateDiffModelWithCameraCtrl"]().apply_motion_model(motion_model, _ade_rows(poses))
+    (m_models,) = nodes["ADE_ApplyAnimateDiffModelWithCameraCtrl"]().apply_motion_model(
+        motion_model, _ade_rows(poses), cameractrl_multival=None if strength == 1.0 else strength)
     (ade_model,) = nodes["ADE_UseEvolvedSampling"]().use_evolved_sampling(base_model, "sqrt_linear (AnimateDiff)", m_models)
     theirs = _sample(ade_model)
     comfy.model_management.unload_all_models()
 
+    print(f"CAMERACTRL {adapter} {kind} {strength}: ours vs ADE {_relative_l2(ours, theirs):.2e}, "
+          f"no camera vs ADE {_relative_l2(no_camera, theirs):.2e}")
     assert _relative_l2(ours, theirs) < 1e-3
     # the comparison can fail: the camera changes the result by far more than the tolerance
     assert _relative_l2(no_camera, theirs) > 1e-2
+
+
+ADE_MOTIONS = {"static": "Static", "pan left": "Pan Left", "pan right": "Pan Right", "pan up": "Pan Up",
+               "pan down": "Pan Down", "zoom in": "Zoom In", "zoom out": "Zoom Out"}
+
+
+def _assert_rows_equal(ours, theirs):
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert a[1:5] == pytest.approx(b[1:5], abs=1e-9)  # intrinsics
+        assert a[7:] == pytest.approx(b[7:], abs=1e-9)    # world-to-camera matrix
+
+
+@pytest.mark.parametrize("motion", sorted(ADE_MOTIONS))
+def test_presets_and_appending_equal_animatediff_evolved(ade, motion):
+    from steadyframe.motion.camera_poses import append_poses, preset_poses
+
+    basic = ade.NODE_CLASS_MAPPINGS["ADE_CameraPoseBasic"]()
+    ours = preset_poses(motion, 12, -0.7)
+    (theirs,) = basic.camera_pose_basic(ADE_MOTIONS[motion], -0.7, 12)
+    _assert_rows_equal(_ade_rows(ours), theirs)
+    # appending a zoom after this move, in both packs
+    zoom = preset_poses("zoom in", 5, 1.3)
+    (theirs_appended,) = basic.camera_pose_basic("Zoom In", 1.3, 5, prev_poses=theirs)
+    _assert_rows_equal(_ade_rows(append_poses(ours, zoom)), theirs_appended)
+
+
+def test_realestate10k_text_reads_as_animatediff_evolved_reads_it(ade, tmp_path):
+    from steadyframe.motion.camera_poses import parse_realestate10k
+
+    path = tmp_path / "poses.txt"
+    path.write_text(REALESTATE_TEXT)
+    (theirs,) = ade.NODE_CLASS_MAPPINGS["ADE_LoadCameraPosesFromPath"]().load_camera_poses(str(path))
+    _assert_rows_equal(_ade_rows(parse_realestate10k(REALESTATE_TEXT)), theirs)

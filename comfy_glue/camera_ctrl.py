@@ -169,5 +169,6 @@ def attach_cameractrl(model, camera_patcher, info: CameraCtrlInfo, source: str, 
 
 def apply_cameractrl(model, cameractrl: str, poses: Sequence[CameraPose], strength: float = 1.0):
     """Apply CameraCtrl's work: load ``cameractrl`` from ``animatediff_models`` and attach it."""
+    motion_chain(model)  # a clear error before loading anything when there is no motion module
     patcher, info, path = load_cameractrl_patcher(model, cameractrl)
     return attach_cameractrl(model, patcher, info, path, poses, strength)

@@ -37,10 +37,14 @@ def ade(comfyui_root):
 
 
 @pytest.fixture(scope="module")
-def model_folder(ade, tmp_path_factory):
+def model_folder(comfyui_root, tmp_path_factory):
     import folder_paths
 
     from steadyframe.comfy_glue.motion_patch import register_motion_folder
+
+    path, _ = find_animatediff_evolved(comfyui_root)
+    if path is not None:
+        import_animatediff_evolved(path)  # ADE registers its model folders on import: before ours are added
 
     register_motion_folder()
     folder = tmp_path_factory.mktemp("ade_cameractrl")
@@ -148,3 +152,29 @@ def test_realestate10k_text_reads_as_animatediff_evolved_reads_it(ade, tmp_path)
     path.write_text(REALESTATE_TEXT)
     (theirs,) = ade.NODE_CLASS_MAPPINGS["ADE_LoadCameraPosesFromPath"]().load_camera_poses(str(path))
     _assert_rows_equal(_ade_rows(parse_realestate10k(REALESTATE_TEXT)), theirs)
+
+
+def test_apply_adds_only_the_adapter_weights_and_keeps_the_input_model(model_folder, base_model):
+    import safetensors.torch
+
+    from steadyframe.comfy_glue.camera_ctrl import CAMERA_PATCH_KEY
+    from steadyframe.comfy_glue.motion_patch import PATCH_KEY
+    from steadyframe.nodes.camera_nodes import SteadyFrameApplyCameraCtrl
+    from steadyframe.nodes.motion_nodes import SteadyFrameLoadMotionModule
+
+    with_motion = SteadyFrameLoadMotionModule.execute(base_model, "cc_v3.safetensors").result[0]
+    (camera_model,) = SteadyFrameApplyCameraCtrl.execute(with_motion, "cc_adapter.safetensors", _poses("preset")).result
+    assert with_motion.get_additional_models_with_key(CAMERA_PATCH_KEY) == []  # the input MODEL is unchanged
+    motion = with_motion.get_additional_models_with_key(PATCH_KEY)
+    assert camera_model.get_additional_models_with_key(PATCH_KEY) == motion  # the same motion weights, not a copy
+    (adapter,) = camera_model.get_additional_models_with_key(CAMERA_PATCH_KEY)
+    held = sum(t.numel() for t in list(adapter.model.parameters()) + list(adapter.model.buffers()))
+    in_file = sum(t.numel() for t in safetensors.torch.load_file(str(model_folder / "cc_adapter.safetensors")).values())
+    assert held == in_file
+
+
+def test_apply_without_a_motion_module_says_what_is_missing(model_folder, base_model):
+    from steadyframe.nodes.camera_nodes import SteadyFrameApplyCameraCtrl
+
+    with pytest.raises(ValueError, match="needs a MODEL with a motion module"):
+        SteadyFrameApplyCameraCtrl.execute(base_model, "cc_adapter.safetensors", _poses("preset"))

@@ -58,8 +58,9 @@ def load_cameractrl_patcher(model_patcher, name: str):
 
 
 def _target_motion_model(model, info: CameraCtrlInfo, source: str):
-    """The motion model (first in the chain) whose modules take every ``qkv_merge`` of the file."""
-    chain = motion_chain(model)
+    """The motion model whose modules take every ``qkv_merge`` of the file: the first v3 module of
+    the chain that fits (CameraCtrl was trained on v3), else the first that fits."""
+    chain = sorted(motion_chain(model), key=lambda entry: entry.info.version != "v3")
     problems = []
     for entry in chain:
         modules = {module.key: module for module in entry.patcher.model.modules_in_order()}

@@ -40,6 +40,9 @@ SETTINGS_KEY = "steadyframe_motion"
 # transformer_options[MOTION_LORA_KEY] = {"<attention key>.to_q": [(down, up, scale), ...], ...}
 # adds factorized low-rank terms to the projections (see motion/temporal.py).
 MOTION_LORA_KEY = "steadyframe_motion_lora"
+# transformer_options[CAMERA_KEY] = {id(motion module): {"<attention key>": fn}}: per-call input
+# conditioning of those attentions (CameraCtrl, see comfy_glue/camera_ctrl.py).
+CAMERA_KEY = "steadyframe_motion_camera"
 MOTION_FOLDER = "animatediff_models"
 # transformer_options[PLAN_KEY] = {id(module): (scale, effect)}: this call's values per module, set by
 # the step/keyframe/block wrapper of comfy_glue/motion_chain.py; absent, the settings below apply.
@@ -227,7 +230,8 @@ def motion_forward_patch(layer, x, emb, context, transformer_options, output_sha
         scale, effect = plan.get(id(layer), (scale, effect))
     return layer(x, frames, scale=scale, effect=effect,
                  index_list=window.index_list if window is not None else None, attention=attention,
-                 max_attention_batch=settings.max_attention_batch, lora=transformer_options.get(MOTION_LORA_KEY))
+                 max_attention_batch=settings.max_attention_batch, lora=transformer_options.get(MOTION_LORA_KEY),
+                 camera=(transformer_options.get(CAMERA_KEY) or {}).get(id(layer)))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -138,9 +138,17 @@ class TemporalAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, *, scale: Optional[torch.Tensor] = None, scale_value: float = 1.0,
                 attention: AttentionFn = sdpa_attention, max_attention_batch: int = DEFAULT_MAX_ATTENTION_BATCH,
-                lora: Optional[Mapping] = None, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``x: (B, F, C)`` -> attention output ``(B, F, C)``, plus ``residual`` when given."""
+                lora: Optional[Mapping] = None, residual: Optional[torch.Tensor] = None,
+                camera: Optional[Mapping] = None) -> torch.Tensor:
+        """``x: (B, F, C)`` -> attention output ``(B, F, C)``, plus ``residual`` when given.
+
+        ``camera``: ``{attention key: fn}``; this attention's ``fn(x) -> x`` conditions its
+        positionally encoded input (CameraCtrl, see motion/camera_encoder.py).
+        """
         x = self.pos_encoder(x)
+        condition = camera.get(self.key) if camera else None
+        if condition is not None:
+            x = condition(x)
         q = self._project("to_q", self.to_q, x, lora)
         k = self._project("to_k", self.to_k, x, lora)
         v = self._project("to_v", self.to_v, x, lora)
@@ -235,7 +243,8 @@ class MotionModule(nn.Module):
 
     def forward(self, x: torch.Tensor, frames: int, *, scale: FrameValue = 1.0, effect: FrameValue = 1.0,
                 index_list: Optional[Sequence[int]] = None, attention: AttentionFn = sdpa_attention,
-                max_attention_batch: int = DEFAULT_MAX_ATTENTION_BATCH, lora: Optional[Mapping] = None) -> torch.Tensor:
+                max_attention_batch: int = DEFAULT_MAX_ATTENTION_BATCH, lora: Optional[Mapping] = None,
+                camera: Optional[Mapping] = None) -> torch.Tensor:
         """``x: (chunks*frames, C, H, W)`` -> ``x + effect * delta``.
 
         ``scale``/``effect``: a float, or per-frame values of the whole video (``index_list``
@@ -256,7 +265,8 @@ class MotionModule(nn.Module):
         dtype = weight.dtype if weight.dtype.is_floating_point and weight.dtype.itemsize >= 2 else x.dtype
         delta = self.temporal_transformer(
             x.to(dtype), frames, scale=scale_per_frame, scale_value=scale_value,
-            attention=attention, max_attention_batch=max_attention_batch, lora=lora).to(x.dtype)
+            attention=attention, max_attention_batch=max_attention_batch, lora=lora,
+            camera=camera).to(x.dtype)
         if effect_per_frame is None:
             if effect_value != 1.0:
                 delta = delta * effect_value if torch.is_grad_enabled() else delta.mul_(effect_value)

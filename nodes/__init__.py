@@ -23,6 +23,7 @@ NODE_MODULES = (
     "chunk_nodes",
     "motion_keyframe_nodes",
     "sparsectrl_nodes",
+    "camera_nodes",
 )
 
 

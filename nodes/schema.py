@@ -6,7 +6,7 @@ takes them from here.
 """
 from comfy_api.v0_0_2 import ComfyExtension, io, ui
 
-__all__ = ["ComfyExtension", "io", "ui", "category", "Flow", "FlowModel", "Floats", "Chunk", "VideoInfo", "MotionKeyframes", "MotionBlocks"]
+__all__ = ["ComfyExtension", "io", "ui", "category", "Flow", "FlowModel", "Floats", "Chunk", "VideoInfo", "MotionKeyframes", "MotionBlocks", "CameraPoses"]
 
 CATEGORY_ROOT = "SteadyFrame"
 
@@ -35,3 +35,6 @@ MotionKeyframes = io.Custom("SF_MOTION_KEYFRAMES")
 
 MotionBlocks = io.Custom("SF_MOTION_BLOCKS")
 """Per-block motion weights (``motion.keyframes.BlockWeights``)."""
+
+CameraPoses = io.Custom("SF_CAMERA_POSES")
+"""A camera trajectory for CameraCtrl: one ``motion.camera_poses.CameraPose`` per frame (a tuple)."""

@@ -22,6 +22,7 @@ NODE_MODULES = (
     "preview_nodes",
     "chunk_nodes",
     "motion_keyframe_nodes",
+    "image_motion_nodes",
 )
 
 

@@ -17,11 +17,11 @@ import torch
 from support.motion_files import SD15_CHANNELS, _scaled, make_motion_state_dict
 
 
-def _encoder_tensors(channels, gen, std):
-    def w(*shape):
-        return torch.randn(*shape, generator=gen) * std
+def _encoder_tensors(channels, gen, std, conv_in_std):
+    def w(*shape, scale=std):
+        return torch.randn(*shape, generator=gen) * scale
 
-    t = {"img_encoder.conv_in.weight": w(channels[0], 4, 3, 3), "img_encoder.conv_in.bias": w(channels[0])}
+    t = {"img_encoder.conv_in.weight": w(channels[0], 4, 3, 3, scale=conv_in_std), "img_encoder.conv_in.bias": w(channels[0])}
     for stage, c in enumerate(channels):
         for j in range(2):
             n = 2 * stage + j
@@ -35,13 +35,14 @@ def _encoder_tensors(channels, gen, std):
     return t
 
 
-def make_image_motion_state_dict(kind, channels_scale=1.0, seed=0, dtype=torch.float32, encoder_std=0.05, conv_std=0.05):
-    """``kind``: ``animatelcm_i2v`` or ``pia``."""
+def make_image_motion_state_dict(kind, channels_scale=1.0, seed=0, dtype=torch.float32, encoder_std=0.05, conv_std=0.05,
+                                 encoder_conv_in_std=0.05):
+    """``kind``: ``animatelcm_i2v`` or ``pia``. The ``*_std`` set how strongly the image input acts."""
     gen = torch.Generator().manual_seed(seed + 1000)
     channels = _scaled(SD15_CHANNELS, channels_scale)
     if kind == "animatelcm_i2v":
         sd = make_motion_state_dict("animatelcm", channels_scale=channels_scale, seed=seed)
-        sd.update(_encoder_tensors(channels, gen, encoder_std))
+        sd.update(_encoder_tensors(channels, gen, encoder_std, encoder_conv_in_std))
     elif kind == "pia":
         sd = make_motion_state_dict("v3", channels_scale=channels_scale, seed=seed)
         sd["conv_in.weight"] = torch.randn(channels[0], 9, 3, 3, generator=gen) * conv_std

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from steadyframe.motion.formats import MotionFormatError
 from steadyframe.motion.image_encoder import RefImageEncoder, blend_input_feature, feature_module_keys
-from steadyframe.motion.image_motion_files import (ANIMATELCM_I2V, PIA, image_motion_kind, load_image_motion_file,
-                                                   normalize_image_motion_state_dict)
+from steadyframe.motion.image_motion_files import ANIMATELCM_I2V, PIA, image_motion_kind, load_image_motion_file
+from steadyframe.motion.image_motion_files import normalize_image_motion_state_dict as normalize_image
 from steadyframe.motion.pia import AffinityPreset, affinity_channel, affinity_schedule, extra_conv_in, split_conv_in
 from support.image_motion_files import make_image_motion_state_dict, write_image_motion_file
 from support.motion_files import make_motion_state_dict, write_random_motion_module
@@ -50,7 +50,7 @@ def test_pia_file_loads_with_its_extra_conv_in_channels(tmp_path, suffix, wrappe
 def test_prefixed_keys_are_recognised():
     raw = {f"module.{k}": v for k, v in make_image_motion_state_dict(PIA, SCALE).items()}
     assert image_motion_kind(raw) == PIA
-    assert normalize_image_motion_state_dict(raw, PIA, "wrapped.ckpt").pia_extra_weight.shape == (32, 5, 3, 3)
+    assert normalize_image(raw, PIA, "wrapped.ckpt").pia_extra_weight.shape == (32, 5, 3, 3)
 
 
 def test_plain_motion_modules_are_neither_kind():
@@ -83,38 +83,38 @@ def test_a_plain_motion_module_is_named_in_the_error(tmp_path, kind, other, mess
 
 def test_the_other_image_kind_is_named_in_the_error():
     with pytest.raises(MotionFormatError, match=r"pia.ckpt is a PIA file .*not AnimateLCM-I2V"):
-        normalize_image_motion_state_dict(make_image_motion_state_dict(PIA, SCALE), ANIMATELCM_I2V, "pia.ckpt")
+        normalize_image(make_image_motion_state_dict(PIA, SCALE), ANIMATELCM_I2V, "pia.ckpt")
     with pytest.raises(MotionFormatError, match=r"is a AnimateLCM-I2V file .*not PIA"):
-        normalize_image_motion_state_dict(make_image_motion_state_dict(ANIMATELCM_I2V, SCALE), PIA, "i2v.ckpt")
+        normalize_image(make_image_motion_state_dict(ANIMATELCM_I2V, SCALE), PIA, "i2v.ckpt")
 
 
 def test_missing_encoder_key_and_wrong_shape_are_named():
     sd = make_image_motion_state_dict(ANIMATELCM_I2V, SCALE)
     del sd["img_encoder.body.5.block2.bias"]
     with pytest.raises(MotionFormatError, match=r"i2v.ckpt: the image encoder .*missing \['img_encoder.body.5.block2.bias'\]"):
-        normalize_image_motion_state_dict(sd, ANIMATELCM_I2V, "i2v.ckpt")
+        normalize_image(sd, ANIMATELCM_I2V, "i2v.ckpt")
     sd = make_image_motion_state_dict(ANIMATELCM_I2V, SCALE)
     sd["img_encoder.conv_in.weight"] = torch.zeros(32, 4, 1, 1)
     with pytest.raises(MotionFormatError, match=r"img_encoder.conv_in.weight has shape \(32, 4, 1, 1\), expected \(32, 4, 3, 3\)"):
-        normalize_image_motion_state_dict(sd, ANIMATELCM_I2V, "i2v.ckpt")
+        normalize_image(sd, ANIMATELCM_I2V, "i2v.ckpt")
 
 
 def test_an_encoder_on_modules_with_positional_encodings_is_refused():
     sd = make_motion_state_dict("v2", channels_scale=SCALE)
     sd.update({k: v for k, v in make_image_motion_state_dict(ANIMATELCM_I2V, SCALE).items() if k.startswith("img_encoder.")})
     with pytest.raises(MotionFormatError, match="img_encoder.* keys but its motion modules are AnimateDiff v2"):
-        normalize_image_motion_state_dict(sd, ANIMATELCM_I2V, "odd.ckpt")
+        normalize_image(sd, ANIMATELCM_I2V, "odd.ckpt")
 
 
 def test_pia_conv_in_with_the_wrong_channel_count_is_refused():
     sd = make_image_motion_state_dict(PIA, SCALE)
     sd["conv_in.weight"] = sd["conv_in.weight"][:, :8]
     with pytest.raises(MotionFormatError, match=r"conv_in.weight has shape \(32, 8, 3, 3\), expected \(320, 9, 3, 3\)"):
-        normalize_image_motion_state_dict(sd, PIA, "pia.ckpt")
+        normalize_image(sd, PIA, "pia.ckpt")
     sd = make_image_motion_state_dict(PIA, SCALE)
     sd["conv_in.weight"] = torch.zeros(64, 9, 3, 3)
     with pytest.raises(MotionFormatError, match="conv_in has 64 output channels"):
-        normalize_image_motion_state_dict(sd, PIA, "pia.ckpt")
+        normalize_image(sd, PIA, "pia.ckpt")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -147,7 +147,7 @@ def _reference_features(sd, latent, frames, drift, channels):
 @pytest.mark.parametrize("drift", [0.0, 0.7])
 def test_encoder_equals_the_published_definition_on_odd_sizes(drift):
     sd = make_image_motion_state_dict(ANIMATELCM_I2V, SCALE, seed=3)
-    loaded = normalize_image_motion_state_dict(sd, ANIMATELCM_I2V, "i2v")
+    loaded = normalize_image(sd, ANIMATELCM_I2V, "i2v")
     encoder = RefImageEncoder(loaded.encoder_channels)
     encoder.load_state_dict(loaded.encoder)
     latent = torch.randn(1, 4, 9, 7, generator=torch.Generator().manual_seed(0))

@@ -95,11 +95,12 @@ def _rel(a, b):
     return value
 
 
-def _ade_i2v(ade, model, name, image, vae, ref_drift):
+def _ade_i2v(ade, model, name, image, vae, ref_drift, effect=1.0):
     (motion, _encoder_only) = ade.NODE_CLASS_MAPPINGS["ADE_LoadAnimateLCMI2VModel"]().load_motion_model(name)
     latent = {"samples": torch.zeros(FRAMES, 4, SIZE // 8, SIZE // 8)}
     (ref,) = ade.NODE_CLASS_MAPPINGS["ADE_UpscaleAndVAEEncode"]().preprocess_images(image, vae, latent, "bilinear", "center")
-    (m_models,) = ade.NODE_CLASS_MAPPINGS["ADE_ApplyAnimateLCMI2VModel"]().apply_motion_model(motion, ref, ref_drift=ref_drift)
+    extra = {} if effect == 1.0 else {"effect_multival": effect}
+    (m_models,) = ade.NODE_CLASS_MAPPINGS["ADE_ApplyAnimateLCMI2VModel"]().apply_motion_model(motion, ref, ref_drift=ref_drift, **extra)
     (out,) = ade.NODE_CLASS_MAPPINGS["ADE_UseEvolvedSampling"]().use_evolved_sampling(model, "autoselect", m_models=m_models)
     return out
 
@@ -113,17 +114,17 @@ def _ade_pia(ade, model, name, image, vae, preset, index):
     return out
 
 
-@pytest.mark.parametrize("ref_drift", [0.0, 0.5])
-def test_animatelcm_i2v_matches_ade(ade, base_model, vae, files, ref_drift):
+@pytest.mark.parametrize("ref_drift,effect", [(0.0, 1.0), (0.5, 1.0), (0.0, 0.6)])
+def test_animatelcm_i2v_matches_ade(ade, base_model, vae, files, ref_drift, effect):
     from steadyframe.nodes.image_motion_nodes import SteadyFrameLoadAnimateLCMI2V
 
     image = _image(0)
-    theirs = _sample(_ade_i2v(ade, base_model, files["i2v"], image, vae, ref_drift))
-    ours = _sample(SteadyFrameLoadAnimateLCMI2V.execute(base_model, files["i2v"], image, vae, ref_drift=ref_drift,
+    theirs = _sample(_ade_i2v(ade, base_model, files["i2v"], image, vae, ref_drift, effect))
+    ours = _sample(SteadyFrameLoadAnimateLCMI2V.execute(base_model, files["i2v"], image, vae, ref_drift=ref_drift, effect=effect,
                                                         context_length=0).result[0])
     assert _rel(ours, theirs) < 1e-3
     other_image = _sample(SteadyFrameLoadAnimateLCMI2V.execute(base_model, files["i2v"], _image(1), vae, ref_drift=ref_drift,
-                                                               context_length=0).result[0])
+                                                               effect=effect, context_length=0).result[0])
     assert _rel(other_image, theirs) > 1e-2
 
 

@@ -95,7 +95,8 @@ def normalize_image_motion_state_dict(sd: Mapping, expected: str, source: str = 
         except MotionFormatError as exc:
             found = f"not a motion module ({exc})"
         if kind is not None:
-            found = f"a {KIND_NAMES[kind]} file ({found})"
+            article = "an" if KIND_NAMES[kind][0] in "AEIOU" else "a"
+            found = f"{article} {KIND_NAMES[kind]} file ({found})"
         what = ("img_encoder.* keys (the reference-image encoder)" if expected == ANIMATELCM_I2V
                 else "conv_in.weight and conv_in.bias (the 9-channel input convolution)")
         raise MotionFormatError(f"{source} is {found}, not {wanted}: it has no {what}. "

@@ -84,7 +84,7 @@ def test_a_plain_motion_module_is_named_in_the_error(tmp_path, kind, other, mess
 def test_the_other_image_kind_is_named_in_the_error():
     with pytest.raises(MotionFormatError, match=r"pia.ckpt is a PIA file .*not AnimateLCM-I2V"):
         normalize_image(make_image_motion_state_dict(PIA, SCALE), ANIMATELCM_I2V, "pia.ckpt")
-    with pytest.raises(MotionFormatError, match=r"is a AnimateLCM-I2V file .*not PIA"):
+    with pytest.raises(MotionFormatError, match=r"is an AnimateLCM-I2V file .*not PIA"):
         normalize_image(make_image_motion_state_dict(ANIMATELCM_I2V, SCALE), PIA, "i2v.ckpt")
 
 

@@ -71,7 +71,7 @@ def test_wrong_files_are_named_with_what_they_are(base_model, vae, files):
         SteadyFrameLoadAnimateLCMI2V.execute(base_model, files["pia"], _image(), vae)
     with pytest.raises(ValueError, match=r"nodes_v3.safetensors is AnimateDiff v3 .*not PIA: it has no conv_in"):
         SteadyFrameLoadPIA.execute(base_model, files["v3"], _image(), vae)
-    with pytest.raises(ValueError, match=r"nodes_i2v.ckpt is a AnimateLCM-I2V file .*not PIA"):
+    with pytest.raises(ValueError, match=r"nodes_i2v.ckpt is an AnimateLCM-I2V file .*not PIA"):
         SteadyFrameLoadPIA.execute(base_model, files["i2v"], _image(), vae)
 
 

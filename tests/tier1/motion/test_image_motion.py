@@ -53,6 +53,18 @@ def test_prefixed_keys_are_recognised():
     assert normalize_image(raw, PIA, "wrapped.ckpt").pia_extra_weight.shape == (32, 5, 3, 3)
 
 
+@pytest.mark.parametrize("kind,hint", [(ANIMATELCM_I2V, "Load AnimateLCM-I2V"), (PIA, "Load PIA")])
+def test_the_plain_loader_takes_the_motion_modules_and_points_to_the_image_node(kind, hint):
+    from steadyframe.motion.formats import normalize_motion_state_dict
+
+    normalized, info = normalize_motion_state_dict(make_image_motion_state_dict(kind, SCALE), "file")
+    assert not any(k.startswith(("img_encoder", "conv_in")) for k in normalized)
+    assert info.version == ("animatelcm" if kind == ANIMATELCM_I2V else "v3")
+    assert any(hint in note for note in info.notes)
+    _, plain = normalize_motion_state_dict(make_motion_state_dict("v3", channels_scale=SCALE), "file")
+    assert not any("Load PIA" in note or "I2V" in note for note in plain.notes)
+
+
 def test_plain_motion_modules_are_neither_kind():
     assert image_motion_kind(make_motion_state_dict("v2", channels_scale=SCALE)) is None
     assert image_motion_kind(make_motion_state_dict("animatelcm", channels_scale=SCALE)) is None

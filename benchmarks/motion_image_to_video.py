@@ -5,8 +5,9 @@ Needs a ComfyUI (``COMFYUI_PATH``) and, for the ADE columns, AnimateDiff-Evolved
 and PIA files in their published layouts, a small latent; every case runs in its own process so
 peak RSS is its own. Cases (start image 8x the latent size, cfg 2, Euler):
 
-- ``plain``:          Load Motion Module on the AnimateLCM-I2V file (its motion modules only) /
-                      ADE Gen1 on it: the baseline without an image input
+- ``plain``:          Load Motion Module / ADE Gen1 on an AnimateLCM file of the same layout without
+                      the encoder (ADE's Gen1 cannot take an I2V file without a ref latent): the
+                      baseline without an image input
 - ``animatelcm_i2v``: Load AnimateLCM-I2V / ADE Load + Scale Ref Image and VAE Encode + Apply
                       AnimateLCM-I2V Model + Use Evolved Sampling
 - ``pia``:            Load PIA (Animation (Medium Motion)) / ADE Load AnimateDiff Model + PIA paper
@@ -33,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = ("plain", "animatelcm_i2v", "pia")
-FILES = {"plain": "bench_i2v.safetensors", "animatelcm_i2v": "bench_i2v.safetensors", "pia": "bench_pia.safetensors"}
+FILES = {"plain": "bench_lcm.safetensors", "animatelcm_i2v": "bench_i2v.safetensors", "pia": "bench_pia.safetensors"}
 PRESET = "Animation (Medium Motion)"
 
 
@@ -145,11 +146,13 @@ def main():
     import torch
 
     from support.image_motion_files import write_image_motion_file
+    from support.motion_files import write_random_motion_module
 
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="steadyframe-bench-") as folder:
         write_image_motion_file(Path(folder) / FILES["animatelcm_i2v"], "animatelcm_i2v", dtype=torch.float16)
         write_image_motion_file(Path(folder) / FILES["pia"], "pia", dtype=torch.float16)
+        write_random_motion_module(Path(folder) / FILES["plain"], "animatelcm", dtype=torch.float16)
         for _ in range(args.repeats):
             for case in CASES:
                 for pack in ("ours", "ade"):

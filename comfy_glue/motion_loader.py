@@ -44,6 +44,9 @@ def load_motion_module(model, motion_module: str, *, beta_schedule: str = BetaSc
         for warning in warnings:
             log.warning("SteadyFrame Load Motion Module: %s", warning)
     log.info("SteadyFrame: %s is %s", motion_module, info.describe())
+    for note in info.notes:
+        if "Load AnimateLCM-I2V" in note or "Load PIA" in note:
+            log.warning("SteadyFrame Load Motion Module: %s is %s", motion_module, note)
     motion_patcher = make_motion_patcher(normalized, info, model, consume=True)
     return attach_motion_module(model, motion_patcher, info, motion_module, beta_schedule=beta_schedule,
                                 scale=scale, effect=blend, context=context)

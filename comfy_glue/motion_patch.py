@@ -49,6 +49,9 @@ MOTION_FOLDER = "animatediff_models"
 PLAN_KEY = "steadyframe_motion_plan"
 # model attachment: the motion models on this MODEL, in the order they run (see motion_chain.py)
 CHAIN_KEY = "SteadyFrame_motion_chain"
+# transformer_options[INPUT_FEATURES_KEY] = {id(module): (batch, C, H, W)}: added to that motion module's input
+# (AnimateLCM-I2V's start-image features, set by comfy_glue/image_motion.py)
+INPUT_FEATURES_KEY = "steadyframe_motion_input_features"
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +231,16 @@ def motion_forward_patch(layer, x, emb, context, transformer_options, output_sha
     plan = transformer_options.get(PLAN_KEY)
     if plan is not None:
         scale, effect = plan.get(id(layer), (scale, effect))
-    return layer(x, frames, scale=scale, effect=effect,
-                 index_list=window.index_list if window is not None else None, attention=attention,
-                 max_attention_batch=settings.max_attention_batch, lora=transformer_options.get(MOTION_LORA_KEY),
-                 camera=(transformer_options.get(CAMERA_KEY) or {}).get(id(layer)))
+    index_list = window.index_list if window is not None else None
+    feature = (transformer_options.get(INPUT_FEATURES_KEY) or {}).get(id(layer))
+    out = layer(x if feature is None else x + feature, frames, scale=scale, effect=effect, index_list=index_list,
+                attention=attention, max_attention_batch=settings.max_attention_batch,
+                lora=transformer_options.get(MOTION_LORA_KEY), camera=(transformer_options.get(CAMERA_KEY) or {}).get(id(layer)))
+    if feature is not None:
+        from ..motion.image_encoder import blend_input_feature
+
+        out = blend_input_feature(out, feature, effect, frames, index_list)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------

@@ -309,6 +309,11 @@ def normalize_motion_state_dict(sd: Mapping, source: str = "state dict") -> tupl
         version = "v1"
     else:
         version = "v3"
+    # image-to-video files load here as their motion modules alone; say where the image input is
+    if any("img_encoder." in k for k in keys):
+        notes.append("an AnimateLCM-I2V file: its image encoder is ignored here; Load AnimateLCM-I2V uses it with a start image")
+    elif any(k.endswith("conv_in.weight") and "img_encoder" not in k for k in keys):
+        notes.append("a PIA file: its conv_in is ignored here; Load PIA uses it with a start image")
     pe_length = pe_lengths.pop() if pe_in_file else ANIMATELCM_PE_LENGTH
     if version == "v3" and pe_length != 32:
         notes.append(f"unusual positional length {pe_length} for v3")

@@ -24,6 +24,7 @@ NODE_MODULES = (
     "motion_keyframe_nodes",
     "sparsectrl_nodes",
     "camera_nodes",
+    "image_motion_nodes",
 )
 
 

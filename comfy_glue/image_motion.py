@@ -40,7 +40,14 @@ from ..motion.image_motion_files import ImageMotionFile
 from ..motion.pia import AffinityPreset, affinity_channel, affinity_schedule, extra_conv_in
 from ..motion.temporal import MotionModule
 from ..motion.windows import ContextSettings
-from .motion_patch import _ChunkCount, _chunks, attach_motion_module, cross_frame_copy, make_motion_patcher
+from .motion_patch import (
+    _ChunkCount,
+    _chunks,
+    attach_motion_module,
+    frame_chunk_wrapper,
+    make_motion_patcher,
+    patch_cross_frame_norms,
+)
 
 I2V_KEY = "SteadyFrame_i2v"
 PIA_KEY = "SteadyFrame_pia"
@@ -262,28 +269,12 @@ def add_cross_frame_groupnorm_everywhere(model, motion_patcher) -> int:
 
     counter = _ChunkCount()
     classes: dict = {}
-    count = 0
-    for path, norm in _unet_groupnorm_paths(model.model.diffusion_model):
-        original = model.object_patches_backup.get(path, norm)
-        original = getattr(original, "_steadyframe_original", original)
-        model.add_object_patch(path, cross_frame_copy(original, counter, classes))
-        count += 1
-    for key in motion_patcher.model.layout.injection_order():
-        path = f"{key}.temporal_transformer.norm"
-        motion_patcher.add_object_patch(path, cross_frame_copy(motion_patcher.model.get_submodule(path), counter, classes))
-        count += 1
-
-    def diffusion_model(executor, x, *args, **kwargs):
-        options = kwargs.get("transformer_options", args[4] if len(args) > 4 else {})
-        previous = counter.chunks
-        counter.chunks = _chunks(options, x.shape[0])
-        try:
-            return executor(x, *args, **kwargs)
-        finally:
-            counter.chunks = previous
-
+    count = patch_cross_frame_norms(model, _unet_groupnorm_paths(model.model.diffusion_model), counter, classes)
+    motion_norms = [(path, motion_patcher.model.get_submodule(path))
+                    for path in (f"{key}.temporal_transformer.norm" for key in motion_patcher.model.layout.injection_order())]
+    count += patch_cross_frame_norms(motion_patcher, motion_norms, counter, classes)
     model.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PIA_KEY)
-    model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PIA_KEY, diffusion_model)
+    model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PIA_KEY, frame_chunk_wrapper(counter))
     return count
 
 

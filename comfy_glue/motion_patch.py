@@ -317,15 +317,25 @@ def add_cross_frame_groupnorm(model_patcher) -> int:
     import comfy.patcher_extension
 
     counter = _ChunkCount()
-    classes: dict = {}
-    count = 0
-    for path, norm in _ejected_resblock_norm_paths(model_patcher.model.diffusion_model):
-        # the module in place may be another clone's patch: go back to the UNet's own norm
-        original = model_patcher.object_patches_backup.get(path, norm)
-        original = getattr(original, "_steadyframe_original", original)
-        model_patcher.add_object_patch(path, cross_frame_copy(original, counter, classes))
-        count += 1
+    count = patch_cross_frame_norms(model_patcher, _ejected_resblock_norm_paths(model_patcher.model.diffusion_model),
+                                    counter, {})
+    model_patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PATCH_KEY,
+                                       frame_chunk_wrapper(counter))
+    return count
 
+
+def patch_cross_frame_norms(patcher, norms, counter: _ChunkCount, classes: dict) -> int:
+    """Object-patch each ``(path, GroupNorm)`` of ``norms`` on ``patcher`` with its cross-frame copy; the count."""
+    for path, norm in norms:
+        # the module in place may be another clone's patch: go back to the model's own norm
+        original = patcher.object_patches_backup.get(path, norm)
+        original = getattr(original, "_steadyframe_original", original)
+        patcher.add_object_patch(path, cross_frame_copy(original, counter, classes))
+    return len(norms)
+
+
+def frame_chunk_wrapper(counter: _ChunkCount):
+    """A DIFFUSION_MODEL wrapper telling the cross-frame norms how this call's batch splits into clips."""
     def diffusion_model_wrapper(executor, x, *args, **kwargs):
         transformer_options = kwargs.get("transformer_options", args[4] if len(args) > 4 else {})
         previous = counter.chunks
@@ -335,8 +345,7 @@ def add_cross_frame_groupnorm(model_patcher) -> int:
         finally:
             counter.chunks = previous
 
-    model_patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PATCH_KEY, diffusion_model_wrapper)
-    return count
+    return diffusion_model_wrapper
 
 
 # ------------------------------------------------------------------------------------------------

@@ -6,18 +6,9 @@ from. Skipped with a reason when ADE is not installed.
 import pytest
 import torch
 
-from support.animatediff_evolved import find_animatediff_evolved, import_animatediff_evolved
 from support.cameractrl_files import make_cameractrl_state_dict
 
 pytestmark = pytest.mark.tier2
-
-
-@pytest.fixture(scope="module")
-def ade(comfyui_root):
-    path, reason = find_animatediff_evolved(comfyui_root)
-    if path is None:
-        pytest.skip(reason)
-    return import_animatediff_evolved(path)
 
 
 def _adapter_module(ade):

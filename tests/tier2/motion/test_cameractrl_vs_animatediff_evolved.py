@@ -29,14 +29,6 @@ REALESTATE_TEXT = """https://www.youtube.com/watch?v=test
 
 
 @pytest.fixture(scope="module")
-def ade(comfyui_root):
-    path, reason = find_animatediff_evolved(comfyui_root)
-    if path is None:
-        pytest.skip(reason)
-    return import_animatediff_evolved(path)
-
-
-@pytest.fixture(scope="module")
 def model_folder(comfyui_root, tmp_path_factory):
     import folder_paths
 

@@ -21,7 +21,6 @@ from support.comfy_location import skip_module_without_comfyui
 
 skip_module_without_comfyui()
 
-from support.animatediff_evolved import find_animatediff_evolved, import_animatediff_evolved  # noqa: E402
 from support.image_motion_files import write_image_motion_file  # noqa: E402
 
 pytestmark = pytest.mark.tier2
@@ -29,14 +28,6 @@ pytestmark = pytest.mark.tier2
 FRAMES = 4
 STEPS = 3
 SIZE = 64  # pixels; latents 8x8
-
-
-@pytest.fixture(scope="module")
-def ade(comfyui_root):
-    path, reason = find_animatediff_evolved(comfyui_root)
-    if path is None:
-        pytest.skip(reason)
-    return import_animatediff_evolved(path)
 
 
 @pytest.fixture(scope="module")

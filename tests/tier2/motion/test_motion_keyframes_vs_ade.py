@@ -12,7 +12,6 @@ from support.comfy_location import skip_module_without_comfyui
 
 skip_module_without_comfyui()
 
-from support.animatediff_evolved import find_animatediff_evolved, import_animatediff_evolved  # noqa: E402
 from support.motion_files import write_random_motion_module  # noqa: E402
 
 pytestmark = pytest.mark.tier2
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.tier2
 FRAMES = 4
 STEPS = 4
 ADE_SCHEDULE = "sqrt_linear (AnimateDiff)"
-
-
-@pytest.fixture(scope="module")
-def ade(comfyui_root):
-    path, reason = find_animatediff_evolved(comfyui_root)
-    if path is None:
-        pytest.skip(reason)
-    return import_animatediff_evolved(path)
 
 
 @pytest.fixture(scope="module")

@@ -10,21 +10,12 @@ Heavy (a full SD1.5 UNet with random weights plus full-size motion modules, on C
 import pytest
 import torch
 
-from support.animatediff_evolved import find_animatediff_evolved, import_animatediff_evolved
 from support.motion_files import write_random_motion_module
 
 pytestmark = pytest.mark.tier2
 
 FRAMES = 8
 STEPS = 2
-
-
-@pytest.fixture(scope="module")
-def ade(comfyui_root):
-    path, reason = find_animatediff_evolved(comfyui_root)
-    if path is None:
-        pytest.skip(reason)
-    return import_animatediff_evolved(path)
 
 
 @pytest.fixture(scope="module")

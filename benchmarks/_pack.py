@@ -62,3 +62,45 @@ def print_table(headers, rows) -> None:
         print("  ".join(c.rjust(w) if n and i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def ours_vs_ade_parser(description: str):
+    """Arguments of the benchmarks that run every case, ours and AnimateDiff-Evolved's, in a fresh subprocess."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=1, help="runs of every case, interleaved; the fastest is shown")
+    parser.add_argument("--run", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    return parser
+
+
+def run_ours_vs_ade(script: str, cases, args, folder: str) -> dict:
+    """Run ``script --run PACK CASE`` for every case and pack, ``args.repeats`` times interleaved.
+
+    Each run is its own process (peak RSS per case); it prints a JSON line with ``s_per_step`` and
+    ``peak_rss_gib``. Returns ``{(pack, case): fastest run}``, with the largest peak RSS seen.
+    """
+    import json
+    import subprocess
+
+    results: dict = {}
+    for _ in range(args.repeats):
+        for case in cases:
+            for pack in ("ours", "ade"):
+                cmd = [sys.executable, script, "--run", pack, case, "--folder", folder, "--frames", str(args.frames),
+                       "--steps", str(args.steps), "--size", str(args.size)]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode:
+                    print(done.stderr[-3000:], file=sys.stderr)
+                    sys.exit(f"{pack} {case} failed")
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                print(f"  measured {result}", file=sys.stderr)
+                best = results.get((pack, case))
+                if best is None or result["s_per_step"] < best["s_per_step"]:
+                    result["peak_rss_gib"] = max(result["peak_rss_gib"], best["peak_rss_gib"] if best else 0.0)
+                    results[(pack, case)] = result
+    return results

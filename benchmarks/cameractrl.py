@@ -17,17 +17,18 @@ should add exactly the adapter file's tensors (no dense copies of existing weigh
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _pack import ours_vs_ade_parser, run_ours_vs_ade  # noqa: E402
+
 CASES = ("v3", "cameractrl")
 MOTION, ADAPTER = "bench_cc_v3.safetensors", "bench_cameractrl.safetensors"
 
@@ -119,14 +120,7 @@ def run_case(pack: str, case: str, size: int, frames: int, steps: int, folder: s
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=1, help="runs of every case, interleaved; the fastest is shown")
-    parser.add_argument("--run", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--folder", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = ours_vs_ade_parser(__doc__).parse_args()
     if args.run:
         print(json.dumps(run_case(args.run[0], args.run[1], args.size, args.frames, args.steps, args.folder)))
         return
@@ -139,27 +133,12 @@ def main():
     from support.cameractrl_files import write_random_cameractrl
     from support.motion_files import write_random_motion_module
 
-    results: dict = {}
     with tempfile.TemporaryDirectory(prefix="steadyframe-bench-") as folder:
         write_random_motion_module(Path(folder) / MOTION, "v3", dtype=torch.float16)
         write_random_cameractrl(Path(folder) / ADAPTER, dtype=torch.float16)
         adapter = safetensors.torch.load_file(str(Path(folder) / ADAPTER))
         file_mib = sum(t.numel() * t.element_size() for t in adapter.values()) / 2 ** 20
-        for _ in range(args.repeats):
-            for case in CASES:
-                for pack in ("ours", "ade"):
-                    cmd = [sys.executable, __file__, "--run", pack, case, "--folder", folder, "--frames", str(args.frames),
-                           "--steps", str(args.steps), "--size", str(args.size)]
-                    done = subprocess.run(cmd, capture_output=True, text=True)
-                    if done.returncode:
-                        print(done.stderr[-3000:], file=sys.stderr)
-                        sys.exit(f"{pack} {case} failed")
-                    result = json.loads(done.stdout.strip().splitlines()[-1])
-                    print(f"  measured {result}", file=sys.stderr)
-                    best = results.get((pack, case))
-                    if best is None or result["s_per_step"] < best["s_per_step"]:
-                        result["peak_rss_gib"] = max(result["peak_rss_gib"], best["peak_rss_gib"] if best else 0.0)
-                        results[(pack, case)] = result
+        results = run_ours_vs_ade(__file__, CASES, args, folder)
     print(f"\nCameraCtrl, SD1.5 UNet random weights, v3 + CameraCtrl adapter (fp16 files, {file_mib:.0f} MiB adapter), "
           f"{args.frames} frames {args.size}x{args.size}, {args.steps} Euler steps, cfg 7.5, torch {torch.__version__}, "
           f"{os.cpu_count()} CPUs, fastest of {args.repeats}")

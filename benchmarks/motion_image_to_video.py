@@ -22,17 +22,18 @@ s/step: the wall time of one sampling call (the start image's VAE encode include
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _pack import ours_vs_ade_parser, run_ours_vs_ade  # noqa: E402
+
 CASES = ("plain", "animatelcm_i2v", "pia")
 FILES = {"plain": "bench_lcm.safetensors", "animatelcm_i2v": "bench_i2v.safetensors", "pia": "bench_pia.safetensors"}
 PRESET = "Animation (Medium Motion)"
@@ -129,14 +130,7 @@ def run_case(pack: str, case: str, size: int, frames: int, steps: int, folder: s
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=1, help="runs of every case, interleaved; the fastest is shown")
-    parser.add_argument("--run", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--folder", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = ours_vs_ade_parser(__doc__).parse_args()
     if args.run:
         print(json.dumps(run_case(args.run[0], args.run[1], args.size, args.frames, args.steps, args.folder)))
         return
@@ -148,26 +142,11 @@ def main():
     from support.image_motion_files import write_image_motion_file
     from support.motion_files import write_random_motion_module
 
-    results: dict = {}
     with tempfile.TemporaryDirectory(prefix="steadyframe-bench-") as folder:
         write_image_motion_file(Path(folder) / FILES["animatelcm_i2v"], "animatelcm_i2v", dtype=torch.float16)
         write_image_motion_file(Path(folder) / FILES["pia"], "pia", dtype=torch.float16)
         write_random_motion_module(Path(folder) / FILES["plain"], "animatelcm", dtype=torch.float16)
-        for _ in range(args.repeats):
-            for case in CASES:
-                for pack in ("ours", "ade"):
-                    cmd = [sys.executable, __file__, "--run", pack, case, "--folder", folder, "--frames", str(args.frames),
-                           "--steps", str(args.steps), "--size", str(args.size)]
-                    done = subprocess.run(cmd, capture_output=True, text=True)
-                    if done.returncode:
-                        print(done.stderr[-3000:], file=sys.stderr)
-                        sys.exit(f"{pack} {case} failed")
-                    result = json.loads(done.stdout.strip().splitlines()[-1])
-                    print(f"  measured {result}", file=sys.stderr)
-                    best = results.get((pack, case))
-                    if best is None or result["s_per_step"] < best["s_per_step"]:
-                        result["peak_rss_gib"] = max(result["peak_rss_gib"], best["peak_rss_gib"] if best else 0.0)
-                        results[(pack, case)] = result
+        results = run_ours_vs_ade(__file__, CASES, args, folder)
     print(f"\nImage to video, SD1.5 UNet + VAE random weights, {args.frames} frames {args.size}x{args.size}, "
           f"{args.steps} Euler steps, cfg 2, torch {torch.__version__}, {os.cpu_count()} CPUs, fastest of {args.repeats}")
     print(f"{'case':<16}{'ours s/step':>12}{'ADE s/step':>12}{'ratio':>8}{'ours RSS GiB':>14}{'ADE RSS GiB':>13}"

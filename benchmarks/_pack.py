@@ -104,3 +104,22 @@ def run_ours_vs_ade(script: str, cases, args, folder: str) -> dict:
                     result["peak_rss_gib"] = max(result["peak_rss_gib"], best["peak_rss_gib"] if best else 0.0)
                     results[(pack, case)] = result
     return results
+
+
+def setup_comfy_and_pack() -> None:
+    """Import ComfyUI from ``COMFYUI_PATH`` and the pack, or exit saying what to set."""
+    if not import_comfyui():
+        sys.exit("set COMFYUI_PATH to a ComfyUI checkout that this Python can import")
+    import_pack()
+
+
+def import_ade():
+    """AnimateDiff-Evolved from ``COMFYUI_PATH``'s custom_nodes, imported in this process; exits with the reason if absent."""
+    import os
+
+    from support.animatediff_evolved import find_animatediff_evolved, import_animatediff_evolved
+
+    path, reason = find_animatediff_evolved(Path(os.environ["COMFYUI_PATH"]))
+    if path is None:
+        sys.exit(reason)
+    return import_animatediff_evolved(path)

@@ -27,29 +27,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _pack import ours_vs_ade_parser, run_ours_vs_ade  # noqa: E402
+from _pack import import_ade, ours_vs_ade_parser, run_ours_vs_ade, setup_comfy_and_pack  # noqa: E402
 
 CASES = ("v3", "cameractrl")
 MOTION, ADAPTER = "bench_cc_v3.safetensors", "bench_cameractrl.safetensors"
-
-
-def _setup_comfy():
-    sys.path.insert(0, str(REPO / "tests"))
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from _pack import import_comfyui, import_pack
-
-    if not import_comfyui():
-        sys.exit("set COMFYUI_PATH to a ComfyUI checkout that this Python can import")
-    import_pack()
-
-
-def _ade():
-    from support.animatediff_evolved import find_animatediff_evolved, import_animatediff_evolved
-
-    path, reason = find_animatediff_evolved(Path(os.environ["COMFYUI_PATH"]))
-    if path is None:
-        sys.exit(reason)
-    return import_animatediff_evolved(path)
 
 
 def _mib(modules) -> float:
@@ -82,7 +63,7 @@ def _ours(model, case, frames):
 
 
 def _ade_model(model, case, frames):
-    nodes = _ade().NODE_CLASS_MAPPINGS
+    nodes = import_ade().NODE_CLASS_MAPPINGS
     if case == "cameractrl":
         (motion,) = nodes["ADE_LoadAnimateDiffModelWithCameraCtrl"]().load_camera_ctrl(MOTION, ADAPTER)
         rows = [[p.timestamp, p.fx, p.fy, p.cx, p.cy, p.pose_width, p.pose_height, *p.w2c] for p in _poses(frames)]
@@ -95,7 +76,7 @@ def _ade_model(model, case, frames):
 
 
 def run_case(pack: str, case: str, size: int, frames: int, steps: int, folder: str) -> dict:
-    _setup_comfy()
+    setup_comfy_and_pack()
     import folder_paths
     import torch
 

@@ -27,29 +27,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _pack import ours_vs_ade_parser, run_ours_vs_ade  # noqa: E402
+from _pack import import_ade, ours_vs_ade_parser, run_ours_vs_ade, setup_comfy_and_pack  # noqa: E402
 
 CASES = ("single", "freeinit", "chain")
 ITERATIONS = 2
-
-
-def _setup_comfy():
-    sys.path.insert(0, str(REPO / "tests"))
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from _pack import import_comfyui, import_pack
-
-    if not import_comfyui():
-        sys.exit("set COMFYUI_PATH to a ComfyUI checkout that this Python can import")
-    import_pack()
-
-
-def _ade():
-    from support.animatediff_evolved import find_animatediff_evolved, import_animatediff_evolved
-
-    path, reason = find_animatediff_evolved(Path(os.environ["COMFYUI_PATH"]))
-    if path is None:
-        sys.exit(reason)
-    return import_animatediff_evolved(path)
 
 
 def _ours_model(model, case, v2, v3):
@@ -66,7 +47,7 @@ def _ours_model(model, case, v2, v3):
 
 
 def _ade_model(model, case, v2, v3):
-    ade = _ade()
+    ade = import_ade()
     nodes = ade.NODE_CLASS_MAPPINGS
     schedule = "sqrt_linear (AnimateDiff)"
     if case == "chain":
@@ -84,7 +65,7 @@ def _ade_model(model, case, v2, v3):
 
 
 def run_case(pack: str, case: str, size: int, frames: int, steps: int, folder: str) -> dict:
-    _setup_comfy()
+    setup_comfy_and_pack()
     import folder_paths
     import torch
 

@@ -32,30 +32,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _pack import ours_vs_ade_parser, run_ours_vs_ade  # noqa: E402
+from _pack import import_ade, ours_vs_ade_parser, run_ours_vs_ade, setup_comfy_and_pack  # noqa: E402
 
 CASES = ("plain", "animatelcm_i2v", "pia")
 FILES = {"plain": "bench_lcm.safetensors", "animatelcm_i2v": "bench_i2v.safetensors", "pia": "bench_pia.safetensors"}
 PRESET = "Animation (Medium Motion)"
-
-
-def _setup_comfy():
-    sys.path.insert(0, str(REPO / "tests"))
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from _pack import import_comfyui, import_pack
-
-    if not import_comfyui():
-        sys.exit("set COMFYUI_PATH to a ComfyUI checkout that this Python can import")
-    import_pack()
-
-
-def _ade():
-    from support.animatediff_evolved import find_animatediff_evolved, import_animatediff_evolved
-
-    path, reason = find_animatediff_evolved(Path(os.environ["COMFYUI_PATH"]))
-    if path is None:
-        sys.exit(reason)
-    return import_animatediff_evolved(path)
 
 
 def _ours_model(model, case, image, vae):
@@ -70,7 +51,7 @@ def _ours_model(model, case, image, vae):
 
 
 def _ade_model(model, case, image, vae, latent):
-    nodes = _ade().NODE_CLASS_MAPPINGS
+    nodes = import_ade().NODE_CLASS_MAPPINGS
     if case == "plain":
         return nodes["ADE_AnimateDiffLoaderGen1"]().load_mm_and_inject_params(model, FILES[case], "autoselect")[0]
     if case == "animatelcm_i2v":
@@ -101,7 +82,7 @@ def _added_weights(base, model) -> tuple:
 
 
 def run_case(pack: str, case: str, size: int, frames: int, steps: int, folder: str) -> dict:
-    _setup_comfy()
+    setup_comfy_and_pack()
     import folder_paths
     import torch
 

@@ -47,13 +47,6 @@ def model_folder(comfyui_root, tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def base_model(comfyui_root):
-    from support.sd15_factory import make_sd15_model_patcher
-
-    return make_sd15_model_patcher(0)
-
-
 def _sample(model, frames=FRAMES, steps=STEPS, seed=21):
     import nodes as comfy_nodes
 

@@ -19,20 +19,6 @@ SIZE = 64
 
 
 @pytest.fixture(scope="module")
-def base_model(comfyui_root):
-    from support.sd15_factory import make_sd15_model_patcher
-
-    return make_sd15_model_patcher(0)
-
-
-@pytest.fixture(scope="module")
-def vae(comfyui_root):
-    from support.sd15_factory import make_sd15_vae
-
-    return make_sd15_vae(0)
-
-
-@pytest.fixture(scope="module")
 def files(comfyui_root, tmp_path_factory):
     import folder_paths
 

@@ -40,13 +40,6 @@ def motion_folder(comfy, tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def base_model(comfyui_root):
-    from support.sd15_factory import make_sd15_model_patcher
-
-    return make_sd15_model_patcher(0)
-
-
 def _conds(seed=0):
     gen = torch.Generator().manual_seed(seed)
     cond = torch.randn(1, 77, 768, generator=gen)

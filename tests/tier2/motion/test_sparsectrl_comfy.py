@@ -30,20 +30,6 @@ def controlnet_folder(comfyui_root, tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def base_model(comfyui_root):
-    from support.sd15_factory import make_sd15_model_patcher
-
-    return make_sd15_model_patcher(0)
-
-
-@pytest.fixture(scope="module")
-def vae(comfyui_root):
-    from support.sd15_factory import make_sd15_vae
-
-    return make_sd15_vae(0)
-
-
 def _load(name):
     from steadyframe.nodes.sparsectrl_nodes import SteadyFrameLoadSparseCtrl
 

@@ -41,20 +41,6 @@ def controlnet_folder(acn, tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def base_model(comfyui_root):
-    from support.sd15_factory import make_sd15_model_patcher
-
-    return make_sd15_model_patcher(0)
-
-
-@pytest.fixture(scope="module")
-def vae(comfyui_root):
-    from support.sd15_factory import make_sd15_vae
-
-    return make_sd15_vae(0)
-
-
 def _conds():
     gen = torch.Generator().manual_seed(3)
     return [[torch.randn(1, 77, 768, generator=gen), {}]], [[torch.randn(1, 77, 768, generator=gen), {}]]

@@ -21,6 +21,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .plan import Chunk
 
@@ -36,12 +37,16 @@ class OutputChunk(Chunk):
     frames. ``total_frames`` is the whole output's frame count. ``batch``: when the images handed
     on with this chunk hold more frames than it writes, how many (Chunk Seam Anchor passes every
     sampled frame and writes the first ``end - first``); 0 = exactly the frames it writes.
+    ``audio_skip``: seconds from the source chunk's first loaded frame (where the chunked loader's
+    audio starts) to the source moment the first written frame shows (negative for an in-between
+    before the first loaded frame); Video Combine keeps the chunk's audio from there.
     """
 
     out_first: int = 0
     out_end: int = 0
     out_total: int = 0
     batch: int = 0
+    audio_skip: Fraction = Fraction(0)
 
     @property
     def first_new(self) -> int:
@@ -79,10 +84,29 @@ def owned_outputs(positions: Sequence[float], chunk: Chunk) -> range:
     return range(bisect.bisect_left(keys, chunk.first_new), bisect.bisect_left(keys, chunk.end))
 
 
-def output_chunk(chunk: Chunk, owned: range, total: int) -> OutputChunk:
-    """The OutputChunk for ``owned`` output frames of ``total``, numbered like ``chunk``'s run."""
+def output_chunk(chunk: Chunk, owned: range, positions: Sequence[float], source_rate: Fraction) -> OutputChunk:
+    """The OutputChunk for ``owned`` output frames of the whole output ``positions``, numbered like ``chunk``'s run.
+
+    ``source_rate``: the source frames' rate (exact), which places the chunk's audio: it starts
+    under the source position of the first owned output frame.
+    """
+    skip = Fraction(0)
+    if len(owned):
+        shown = Fraction(positions[owned.start]).limit_denominator(1 << 20)
+        skip = (shown - chunk.first) / source_rate
     return OutputChunk(chunk.plan, chunk.index, chunk.job_id, chunk.state_dir,
-                       out_first=owned.start, out_end=owned.stop, out_total=total)
+                       out_first=owned.start, out_end=owned.stop, out_total=len(positions), audio_skip=skip)
+
+
+def audio_skip(chunk: Chunk, rate: Fraction) -> Fraction:
+    """Seconds of a chunk's audio (which starts under its first loaded frame) before its first written frame.
+
+    ``rate``: the rate of the frames Video Combine writes. A loader's chunk writes after its lead;
+    an OutputChunk says where its first frame lies in the source.
+    """
+    if isinstance(chunk, OutputChunk):
+        return chunk.audio_skip
+    return Fraction(chunk.lead) / rate
 
 
 def seam_write_chunk(chunk: Chunk) -> OutputChunk:

@@ -17,7 +17,7 @@ import torch
 
 from ..chunking.job import read_manifest, record_done, segment_folder
 from ..chunking.plan import Chunk
-from ..chunking.timeline import OutputChunk, total_frames
+from ..chunking.timeline import OutputChunk, audio_skip, total_frames
 from ..video import exact_rate, output_format
 from ..video.segments import (
     audio_path,
@@ -80,7 +80,7 @@ def combine_chunk(images: torch.Tensor, frame_rate: float, loop_count: int, file
     else:
         write_segment(frames, segments, chunk.index, format, rate, crf, pix_fmt, on_frame)
         if audio is not None:
-            save_segment_audio(audio, segments, chunk.index, Fraction(chunk.lead) / rate, Fraction(total) / rate)
+            save_segment_audio(audio, segments, chunk.index, audio_skip(chunk, rate), Fraction(chunk.first_new) / rate)
         elif os.path.exists(audio_path(segments, chunk.index)):  # a rerun without audio
             os.remove(audio_path(segments, chunk.index))
 

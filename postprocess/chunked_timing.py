@@ -20,6 +20,7 @@ from ..chunking.timeline import OutputChunk, output_chunk, owned_outputs
 from ..flow.chunked import check_chunk_batch
 from ..flow.provider import DEFAULT_FLOW_OPTIONS, ClipFlow, FlowOptions, ProgressFn, check_clip
 from ..flow.sequence import FlowSequence
+from ..video.rates import exact_rate
 from .interpolate import inbetween_positions, render_positions
 from .retime import take_frames
 from .timing import TimedFrames, retime_plan
@@ -38,7 +39,8 @@ def interpolate_chunk(images: torch.Tensor, chunk: Chunk, owner: str, multiplier
         raise ValueError(f"interpolation needs at least 2 frames; the chunked video has {total}")
     positions = inbetween_positions(total, int(multiplier), bool(loop), bool(keep_source_frames))
     out, owned = _render_chunk(images, chunk, owner, positions, flow, options, progress, bool(loop))
-    return TimedFrames(out, out.shape[0], float(fps) * int(multiplier)), output_chunk(chunk, owned, len(positions))
+    return (TimedFrames(out, out.shape[0], float(fps) * int(multiplier)),
+            output_chunk(chunk, owned, positions, exact_rate(fps)))
 
 
 def retime_chunk(images: torch.Tensor, chunk: Chunk, owner: str, fps: float, mode: str, n: int = 2,
@@ -48,7 +50,7 @@ def retime_chunk(images: torch.Tensor, chunk: Chunk, owner: str, fps: float, mod
     """Retime on ``images`` (F, H, W, 3) = absolute frames ``[chunk.first, chunk.end)`` (see ``retime_clip``)."""
     plan = retime_plan(chunk.plan.total_frames, fps, mode, n, target_fps, resample_method)
     out, owned = _render_chunk(images, chunk, owner, plan.positions, flow, options, progress, False)
-    return TimedFrames(out, out.shape[0], plan.fps), output_chunk(chunk, owned, plan.frame_count)
+    return TimedFrames(out, out.shape[0], plan.fps), output_chunk(chunk, owned, plan.positions, exact_rate(fps))
 
 
 def _render_chunk(images, chunk: Chunk, owner: str, positions, flow, options, progress, loop: bool):

@@ -122,56 +122,82 @@ def segment_frame_counts(paths: Sequence[str]) -> list[int]:
     return counts
 
 
-def save_segment_audio(audio: dict, folder: str, index: int, skip_seconds: Fraction, seconds: Fraction) -> str:
-    """Keep the audio under chunk ``index``'s new frames: ``seconds`` of it after ``skip_seconds`` (the overlap).
+def save_segment_audio(audio: dict, folder: str, index: int, skip_seconds: Fraction, start_seconds: Fraction) -> str:
+    """Keep chunk ``index``'s audio from under its first written frame on, placed on the output's timeline.
 
-    ``audio``: core AUDIO ``{"waveform": (1, C, S), "sample_rate"}`` lying under the chunk's frames
-    (as the chunked loaders give it). Cut or padded with silence to exactly ``seconds``; stored as
-    ``(C, S)`` float32 ``.npy`` next to the segment.
+    ``audio``: core AUDIO ``{"waveform": (1, C, S), "sample_rate"}`` lying under the chunk's loaded
+    frames (as the chunked loaders give it). ``skip_seconds``: from the audio's first sample to the
+    source moment the chunk's first written frame shows (the overlap; negative when that frame lies
+    before the audio, e.g. an in-between a chunk without overlap owns); ``start_seconds``: that
+    frame's time in the output. Everything from there to the audio's end is kept (the next chunk's
+    audio takes over where it starts, so no sample is missing at a seam); stored as ``(C, S)``
+    float32 ``.npy`` with its rate and start beside it.
     """
     waveform = audio["waveform"]
     if waveform.ndim == 3:
         waveform = waveform[0]
     rate = int(audio["sample_rate"])
     samples = waveform.detach().to("cpu", torch.float32).numpy()
-    start = int(round(skip_seconds * rate))
-    wanted = int(round((skip_seconds + seconds) * rate)) - start
-    part = samples[:, start:start + wanted]
-    if part.shape[1] < wanted:
-        part = np.pad(part, ((0, 0), (0, wanted - part.shape[1])))
+    skip = Fraction(skip_seconds)
+    part = samples[:, max(0, int(round(skip * rate))):]
+    start = Fraction(start_seconds) + max(Fraction(0), -skip)
     os.makedirs(folder, exist_ok=True)
     path = audio_path(folder, index)
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=folder)
     os.close(handle)
+    sidecars = {".rate": str(rate), ".start": str(start)}
     try:
         np.save(temporary, np.ascontiguousarray(part), allow_pickle=False)
-        with open(temporary + ".rate", "w", encoding="utf-8") as out:
-            out.write(str(rate))
-        os.replace(temporary + ".rate", path + ".rate")
+        for suffix, text in sidecars.items():
+            with open(temporary + suffix, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary + suffix, path + suffix)
         os.replace(temporary, path)
     except BaseException:
-        for leftover in (temporary, temporary + ".rate"):
+        for leftover in [temporary] + [temporary + suffix for suffix in sidecars]:
             if os.path.exists(leftover):
                 os.remove(leftover)
         raise
     return path
 
 
+def _read_sidecar(path: str, suffix: str, parse):
+    try:
+        with open(path + suffix, encoding="utf-8") as handle:
+            text = handle.read().strip()
+        return parse(text)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}{suffix} is missing; the chunk's audio was not saved completely, run its chunk "
+                                f"again") from None
+    except ValueError:
+        raise ValueError(f"{path}{suffix}: expected a number, got {text!r}") from None
+
+
 def _load_segment_audio(paths: Sequence[str]) -> Optional[dict]:
-    """The chunks' audio end to end as a core AUDIO dict; None when no chunk had audio."""
-    parts, rate = [], None
+    """The chunks' audio on one timeline as a core AUDIO dict; None when no chunk had audio.
+
+    Each chunk's samples go where its ``.start`` says; a later chunk's overwrite an earlier one's
+    from its own start on, and time no chunk covers stays silent.
+    """
+    placed, rate, channels, length = [], None, 1, 0
     for path in paths:
-        with open(path + ".rate", encoding="utf-8") as handle:
-            this_rate = int(handle.read().strip())
+        this_rate = _read_sidecar(path, ".rate", int)
         if rate is not None and this_rate != rate:
             raise ValueError(f"{path}: audio at {this_rate} Hz after chunks at {rate} Hz; every chunk needs the same rate")
         rate = this_rate
-        parts.append(np.load(path, allow_pickle=False))
-    if not parts:
+        part = np.load(path, mmap_mode="r", allow_pickle=False)  # only the shape until it is copied
+        offset = int(round(_read_sidecar(path, ".start", Fraction) * rate))
+        placed.append((offset, part))
+        channels = max(channels, part.shape[0])
+        length = max(length, offset + part.shape[1])
+    if not placed:
         return None
-    channels = max(p.shape[0] for p in parts)
-    parts = [p if p.shape[0] == channels else np.repeat(p[:1], channels, axis=0) for p in parts]
-    return {"waveform": torch.from_numpy(np.concatenate(parts, axis=1)).unsqueeze(0), "sample_rate": rate}
+    track = np.zeros((channels, length), dtype=np.float32)
+    for offset, part in placed:
+        if part.shape[0] != channels:  # fewer channels than another chunk: its first one on every channel
+            part = part[:1]
+        track[:, offset:offset + part.shape[1]] = part
+    return {"waveform": torch.from_numpy(track).unsqueeze(0), "sample_rate": rate}
 
 
 @dataclass(frozen=True)

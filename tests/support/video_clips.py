@@ -66,6 +66,14 @@ def write_vfr_mkv(path: str, times_ms: list[int], end_ms: int, size: int = 32) -
             container.mux(packet)
 
 
+def chirp(seconds: float, sample_rate: int = 16000) -> dict:
+    """Mono core AUDIO whose pitch rises with time (200 Hz, +600 Hz a second): a cut that is off by
+    even a few milliseconds no longer lines up with it, where a steady tone would."""
+    t = torch.arange(int(round(seconds * sample_rate)), dtype=torch.float64) / sample_rate
+    wave = 0.5 * torch.sin(2 * math.pi * (200 * t + 300 * t ** 2))
+    return {"waveform": wave.to(torch.float32).view(1, 1, -1), "sample_rate": sample_rate}
+
+
 def tone(seconds: float, sample_rate: int = 44100, channels: int = 2, freq: float = 440.0) -> dict:
     """A core AUDIO dict holding a sine tone."""
     n = int(round(seconds * sample_rate))

@@ -1,12 +1,15 @@
 """Optical flow, Interpolate Frames and Retime run chunk by chunk equal the unchunked run frame for frame."""
+from fractions import Fraction
+
 import pytest
 import torch
 
 from steadyframe.chunking import ChunkPlan
-from steadyframe.chunking.timeline import OutputChunk, owned_outputs, total_frames
+from steadyframe.chunking.timeline import OutputChunk, audio_skip, owned_outputs, total_frames
 from steadyframe.flow.chunked import chunk_flow
 from steadyframe.flow.provider import FlowOptions, flow_for
 from steadyframe.postprocess.chunked_timing import interpolate_chunk, retime_chunk
+from steadyframe.postprocess.interpolate import inbetween_positions
 from steadyframe.postprocess.timing import ResampleMethod, RetimeMode, interpolate_clip, retime_clip
 from support.moving_scene import MovingSquareScene
 
@@ -87,6 +90,24 @@ def test_chunked_retime_concatenates_to_the_unchunked_output(tmp_path, mode, n, 
     assert torch.equal(joined, whole.images)
     assert sum(out.frames for _, out in parts) == whole.frame_count
     assert {timed.fps for timed, _ in parts} == {whole.fps}
+
+
+@pytest.mark.parametrize("overlap", [0, 2, 3])
+@pytest.mark.parametrize("multiplier, keep", [(2, True), (3, True), (3, False)])
+def test_each_chunks_audio_is_placed_under_its_first_written_frame(tmp_path, overlap, multiplier, keep):
+    """The loader's audio of chunk k starts under source frame ``chunk.first``; ``audio_skip`` leads from
+    there to the source moment the chunk's first written frame shows (before the audio without overlap)."""
+    positions = inbetween_positions(9, multiplier, False, keep)
+    plan = ChunkPlan(9, 4, overlap)
+    parts = run_chunks(plan, tmp_path, lambda frames, chunk: (chunk, interpolate_chunk(
+        frames, chunk, "interpolate-4", multiplier, keep, False, 12.0, None, FAST)[1]))
+    skips = [audio_skip(out, Fraction(12 * multiplier)) for _, out in parts]
+    for (source, out), skip in zip(parts, skips):
+        assert Fraction(source.first, 12) + skip == Fraction(positions[out.first_new]).limit_denominator(1000) / 12
+    assert skips[0] == Fraction(positions[0]).limit_denominator(1000) / 12  # under the first frame shown
+    assert all(skip > 0 for skip in skips[1:]) == (overlap > 0)  # without overlap it lies before the audio
+    # a loader's chunk (no retiming) skips its lead
+    assert audio_skip(plan.chunk(1), Fraction(12)) == Fraction(plan.chunk(1).lead, 12)
 
 
 def test_ownership_follows_the_right_end_of_each_gap():

@@ -13,6 +13,8 @@ import torch
 
 from steadyframe.chunking import ChunkPlan
 from steadyframe.chunking.job import record_done, segment_folder, start_chunk
+from steadyframe.chunking.timeline import audio_skip, output_chunk, owned_outputs
+from steadyframe.postprocess.interpolate import inbetween_positions
 from steadyframe.video import FrameSelection, encode_video, load_audio, load_video, output_format, read_metadata
 from steadyframe.video.frame_count import chunk_selection, count_selected, seekable_selection
 from steadyframe.video.segments import (
@@ -26,7 +28,7 @@ from steadyframe.video.segments import (
     write_png_frames,
     write_segment,
 )
-from support.video_clips import frame_numbers, numbered_frames, smooth_frames, tone
+from support.video_clips import chirp, frame_numbers, numbered_frames, smooth_frames, tone
 
 LOSSLESS = {"crf": 0, "pix_fmt": "yuv444p"}  # libx264 qp 0 on 4:4:4: decoded frames equal, however the GOP is cut
 
@@ -92,7 +94,7 @@ def test_audio_is_cut_per_chunk_and_encoded_once(tmp_path):
         # the audio a chunked loader gives: under the chunk's frames, lead included
         under = {"waveform": sound["waveform"][..., round(chunk.first / 8 * sample_rate):round(chunk.end / 8 * sample_rate)],
                  "sample_rate": sample_rate}
-        save_segment_audio(under, folder, index, Fraction(chunk.lead) / rate, Fraction(chunk.end - chunk.first_new) / rate)
+        save_segment_audio(under, folder, index, Fraction(chunk.lead) / rate, Fraction(chunk.first_new) / rate)
     audio_files = [audio_path(folder, i) for i in range(plan.count)]
     joined = str(tmp_path / "joined.mp4")
     join_segments(paths, counts, joined, "h264-mp4", rate, audio_files=audio_files)
@@ -102,6 +104,38 @@ def test_audio_is_cut_per_chunk_and_encoded_once(tmp_path):
     original = sound["waveform"][0, 0, 2048:2048 + heard.shape[0]]
     # AAC is lossy; a seam put in twice or dropped would shift the tone by 2-3 frames of audio
     assert float(torch.nn.functional.cosine_similarity(heard, original, dim=0)) > 0.95
+
+
+@pytest.mark.parametrize("overlap", [0, 2])
+def test_audio_through_interpolation_stays_under_its_frames(tmp_path, overlap):
+    """Chunks retimed x2 (as Interpolate Frames hands them on) write their audio where their frames play."""
+    source_rate, multiplier, count = Fraction(8), 2, 24
+    sound = chirp(count / 8)
+    sample_rate = sound["sample_rate"]
+    positions = inbetween_positions(count, multiplier)
+    plan = ChunkPlan(count, 5, overlap)
+    out_rate = source_rate * multiplier
+    folder = str(tmp_path / "seg")
+    paths, counts = [], []
+    for index in range(plan.count):
+        chunk = plan.chunk(index)
+        out = output_chunk(chunk, owned_outputs(positions, chunk), positions, source_rate)
+        frames = numbered_frames(out.frames)
+        paths.append(write_segment(frames, folder, index, "h264-mp4", out_rate, crf=30))
+        counts.append(out.frames)
+        under = {"waveform": sound["waveform"][..., round(chunk.first / 8 * sample_rate):round(chunk.end / 8 * sample_rate)],
+                 "sample_rate": sample_rate}
+        save_segment_audio(under, folder, index, audio_skip(out, out_rate), Fraction(out.first_new) / out_rate)
+    joined = str(tmp_path / "joined.mp4")
+    join_segments(paths, counts, joined, "h264-mp4", out_rate, audio_files=[audio_path(folder, i) for i in range(plan.count)])
+    heard = load_audio(joined, Fraction(0), Fraction(len(positions)) / out_rate)["waveform"][0, 0]
+    original = sound["waveform"][0, 0]
+    assert abs(heard.shape[0] - len(positions) / out_rate * sample_rate) <= 1
+    # AAC is lossy and primes; compare windows away from the ends. Placing each chunk by its lead
+    # (what a retimed chunk used to get) puts the overlap's audio under the new frames: a shifted chirp.
+    for start in range(1024, heard.shape[0] - 4096, 2048):
+        window = slice(start, start + 2048)
+        assert float(torch.nn.functional.cosine_similarity(heard[window], original[window], dim=0)) > 0.99, start
 
 
 def test_loop_count_copies_the_segments_again(tmp_path):

@@ -29,8 +29,9 @@ from .webp import is_animated_webp, read_webp_frames
 _CONVERT_AHEAD = 8
 #: Result slots allocated beyond the container's frame count.
 _SPARE_SLOTS = 2
-#: Threads converting decoded frames to RGB (each with its own swscale context).
-_CONVERT_WORKERS = 1
+#: Threads converting decoded frames to RGB (each with its own swscale context): two keep up with
+#: the decoder on 2 cores (one left the float load at half the speed; benchmarks/video_decode.py).
+_CONVERT_WORKERS = 2
 #: Every frame at the source timing (frozen, so one instance serves as the default).
 _EVERY_FRAME = FrameSelection()
 

@@ -7,6 +7,9 @@ that may change a single value: every frame must equal the plain per-frame conve
 own ``scale`` filter (what the ffmpeg command line runs) gives with the same flags
 (bilinear + accurate_rnd + full_chroma_int, limited -> full range, BT.601, MPEG-2 chroma siting).
 """
+import os
+import re
+import sys
 from fractions import Fraction
 
 import av
@@ -167,6 +170,32 @@ def test_huge_page_advice_is_only_a_hint():
         advise_huge_pages(tensor)
         tensor.fill_(0.25)
         assert torch.all(tensor == 0.25)
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _linux_at_least(major: int, minor: int) -> bool:
+    found = re.match(r"(\d+)\.(\d+)", os.uname().release) if sys.platform.startswith("linux") else None
+    return found is not None and (int(found[1]), int(found[2])) >= (major, minor)
+
+
+@pytest.mark.skipif(not _linux_at_least(5, 14), reason="MADV_POPULATE_WRITE needs Linux 5.14 or newer")
+def test_populating_a_slot_faults_in_exactly_that_slot():
+    """A frame's slot is made resident in one call before it is written; its neighbours are not touched."""
+    from steadyframe.video.frame_store import populate
+
+    # 48 MB: above glibc's largest mmap threshold (32 MB), so fresh pages, never touched
+    frames = torch.empty((4, 1024, 1024, 3))
+    before = _resident_bytes()
+    populate(frames[1])
+    grown = _resident_bytes() - before
+    assert 0.9 * frames[1].nbytes <= grown <= frames[1].nbytes + 4 * (2 << 20)  # at most the huge pages at its ends
+    frames[1].fill_(0.5)
+    assert torch.all(frames[1] == 0.5)
+    populate(torch.empty(3))  # smaller than a page: nothing to do, no error
 
 
 @pytest.mark.parametrize("size", [(96, 64), (47, 33), (130, 90)])

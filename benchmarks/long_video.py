@@ -19,8 +19,9 @@ Tables:
 1. memory: frames, size, chunk/overlap, output frames, seconds, peak RSS of the long and of the
    short run and the ratio (issue 16: at most 1.1);
 2. output: frame count against ``2N - 1``, every decoded timestamp against ``i / fps_out``
-   (exact fractions), and the order (the frame code of every source frame at output ``2i``;
-   every in-between's code blocks between its neighbours');
+   (exact fractions), and the order: the frame code of every source frame at output ``2i``
+   (order errors); in-betweens with a code block outside their neighbours' range are counted on
+   their own (a flaw of the flow-warped picture, which the unchunked run has too, not of order);
 3. against the unchunked run, on ``--check`` frames (where the unchunked run fits in memory):
    loaded frames and Load -> Interpolate (the stateless stages) compared bit for bit; Deflicker's
    chunked output against the whole run's (PSNR), and both runs' PSNR to the clean truth
@@ -216,14 +217,26 @@ def verify_child(args) -> dict:
                 bad_times += 1
             codes.append(read_code(frame.to_ndarray(format="rgb24") / 255.0))
             count += 1
+    flagged = []  # (output frame, what was read) of the first few frames flagged
+    artifacts = 0
     for i, blocks in enumerate(codes):
-        if i % 2 == 0:
-            bad_order += code_value(blocks) != i // 2
+        if i % 2 == 0:  # a source frame: its code is exact
+            wrong = code_value(blocks) != i // 2
+            bad_order += wrong
         elif 0 < i < len(codes) - 1:
-            left, right = codes[i - 1], codes[i + 1]
-            bad_order += any(not min(a, b) - 0.15 <= v <= max(a, b) + 0.15 for v, a, b in zip(blocks, left, right))
+            # An in-between's blocks lie between its neighbours'; one outside that range is a flaw of
+            # the flow-warped picture (the code is static, the texture around it moves), which the
+            # unchunked run shows as well (chunked Load -> Interpolate is bit-identical to it).
+            wrong = any(not min(a, b) - 0.15 <= v <= max(a, b) + 0.15
+                        for v, a, b in zip(blocks, codes[i - 1], codes[i + 1]))
+            artifacts += wrong
+        else:
+            wrong = False
+        if wrong and len(flagged) < 8:
+            flagged.append([i, code_value(blocks), [round(v, 2) for v in blocks]])
     return {"count": count, "expected": expected, "bad_times": bad_times, "bad_order": bad_order,
-            "rate": str(stream.average_rate)}
+            "artifacts": artifacts,
+            "rate": str(stream.average_rate), "flagged": flagged}
 
 
 def check_child(args) -> dict:
@@ -376,8 +389,10 @@ def main() -> None:
         verified, _ = child("verify", args, output=output, frames=frames, size=args.size)
         runs[name] = (frames, summary, rss, verified)
         print(f"{name}: {summary['seconds']:.0f} s, peak RSS {rss / 1024:.0f} MB; {verified['count']} frames out of "
-              f"{verified['expected']}, {verified['bad_times']} timestamps and {verified['bad_order']} frames out of "
-              f"place", flush=True)
+              f"{verified['expected']}, {verified['bad_times']} timestamps and {verified['bad_order']} source frames out "
+              f"of place ({verified['artifacts']} in-betweens with a flawed code block)", flush=True)
+        for index, value, blocks in verified["flagged"]:
+            print(f"  flagged: output frame {index} (source {index / 2:g}) reads code {value}, blocks {blocks}")
     short_rss = runs["short"][2]
     rows = [[name, frames, args.size, f"{args.chunk}/{args.overlap}", s["chunks"], s["out_frames"], f"{s['seconds']:.0f}",
              f"{s['seconds'] / frames:.3f}", f"{rss / 1024:.0f}", f"{rss / short_rss:.3f}"]
@@ -386,8 +401,9 @@ def main() -> None:
     print_table(["run", "frames", "size", "chunk/overlap", "chunks", "out frames", "s", "s/frame", "peak RSS MB",
                  "RSS / short"], rows)
     print()
-    print_table(["run", "out frames", "expected 2N-1", "timestamps off i/fps_out", "rate", "order errors"],
-                [[name, v["count"], v["expected"], v["bad_times"], v["rate"], v["bad_order"]]
+    print_table(["run", "out frames", "expected 2N-1", "timestamps off i/fps_out", "rate", "order errors",
+                 "in-betweens with a flawed code block"],
+                [[name, v["count"], v["expected"], v["bad_times"], v["rate"], v["bad_order"], v["artifacts"]]
                  for name, (_, _, _, v) in runs.items()])
     if own is not None:
         own.cleanup()

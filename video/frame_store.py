@@ -12,7 +12,7 @@ which only advises): touching a fresh 4 KB page for each 4 KB of output (768 per
 frame) was the largest single cost of loading, about 2 ms a frame on a 2-core VM; 2 MB pages
 cut that about fivefold. Each slot is also faulted in whole, in one call, just before its frame is
 written (``MADV_POPULATE_WRITE``, Linux 5.14+): a page fault per page during the strided channel
-writes cost more than the writes themselves (benchmarks/video_decode.py: float loads 1.5-2.7x
+writes cost more than the writes themselves (benchmarks/video_decode.py: float loads 1.3-2.8x
 faster with it and two conversion workers). Where the kernel says no (THP off, an older kernel,
 another OS) nothing changes.
 """

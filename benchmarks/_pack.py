@@ -78,27 +78,37 @@ def ours_vs_ade_parser(description: str):
     return parser
 
 
+def child_result(cmd: list[str], failure: str, label: str = "") -> dict:
+    """Run one benchmark child; its result is the JSON on its last stdout line.
+
+    A failed child ends the benchmark with ``failure`` after the tail of its stderr; each result
+    is echoed to stderr (after ``label``) as it comes.
+    """
+    import json
+    import subprocess
+
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        print(done.stderr[-3000:], file=sys.stderr)
+        sys.exit(failure)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  measured {label}{result}", file=sys.stderr)
+    return result
+
+
 def run_ours_vs_ade(script: str, cases, args, folder: str) -> dict:
     """Run ``script --run PACK CASE`` for every case and pack, ``args.repeats`` times interleaved.
 
     Each run is its own process (peak RSS per case); it prints a JSON line with ``s_per_step`` and
     ``peak_rss_gib``. Returns ``{(pack, case): fastest run}``, with the largest peak RSS seen.
     """
-    import json
-    import subprocess
-
     results: dict = {}
     for _ in range(args.repeats):
         for case in cases:
             for pack in ("ours", "ade"):
                 cmd = [sys.executable, script, "--run", pack, case, "--folder", folder, "--frames", str(args.frames),
                        "--steps", str(args.steps), "--size", str(args.size)]
-                done = subprocess.run(cmd, capture_output=True, text=True)
-                if done.returncode:
-                    print(done.stderr[-3000:], file=sys.stderr)
-                    sys.exit(f"{pack} {case} failed")
-                result = json.loads(done.stdout.strip().splitlines()[-1])
-                print(f"  measured {result}", file=sys.stderr)
+                result = child_result(cmd, f"{pack} {case} failed")
                 best = results.get((pack, case))
                 if best is None or result["s_per_step"] < best["s_per_step"]:
                     result["peak_rss_gib"] = max(result["peak_rss_gib"], best["peak_rss_gib"] if best else 0.0)

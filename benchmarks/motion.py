@@ -100,13 +100,9 @@ def run_case(case: str, size: int, frames: int, steps: int, cfg: float, motion_f
 def _run_in_subprocess(case, size, args, motion_file) -> dict:
     cmd = [sys.executable, __file__, "--case", case, "--size", str(size), "--frames", str(args.frames),
            "--steps", str(args.steps), "--cfg", str(args.cfg), "--motion-file", motion_file]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode:
-        print(done.stderr[-3000:], file=sys.stderr)
-        sys.exit(f"case {case} at {size} failed")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  measured {case} {size}x{size}: {result}", file=sys.stderr)
-    return result
+    from _pack import child_result
+
+    return child_result(cmd, f"case {case} at {size} failed", f"{case} {size}x{size}: ")
 
 
 def _fastest(runs: list[dict]) -> dict:

@@ -16,11 +16,21 @@ core), frames per second of:
   (uint16 for the 10-bit clip, which ours reads at 16 bits);
 - ``ours float``: ``load_video``, the float IMAGE tensor ComfyUI gets;
 - ``plain float``: the simple way, for reference: every frame converted with a fresh swscale
-  context, an 8-bit list, then one float copy (what Load Video did before).
+  context, an 8-bit list, then one float copy (what Load Video did before);
+- ``ffmpeg -> float``: the command line's rgb24 (its default conversion) read frame by frame into
+  one reused buffer and written into a float IMAGE allocated once: the least a loader built on
+  the command line (as VideoHelperSuite's is) must do to hand ComfyUI the same tensor;
+- ``floor 1 thr`` / ``floor N thr``: no decoding at all, only writing the float IMAGE: one frame's
+  codes, already in memory, multiplied into every slot of a freshly allocated tensor, on one thread
+  (as ``ffmpeg -> float`` writes) and on one thread per core (as ours writes). Any loader that
+  returns a float IMAGE pays this; how much it costs depends on the machine's memory far more
+  than on the decoder (it is what makes the float columns move between runs on a VM).
 
 The ffmpeg binary comes from ``--ffmpeg``, ``$FFMPEG``, PATH or the ``imageio-ffmpeg`` package; without
 one the ffmpeg columns are left out (a note says so). It is a benchmark baseline only, never a
-dependency. Cases take turns within each round; each figure is the median of ``--repeats`` rounds.
+dependency. Cases take turns within each round, each round starting one case later than the last
+(the first allocation after a pause can cost several times more on a VM, so no case always goes
+first); each figure is the median of ``--repeats`` rounds.
 """
 from __future__ import annotations
 
@@ -33,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -117,10 +128,47 @@ def plain_float(path: str, threads: int) -> torch.Tensor:
     return stack_pixels(arrays)[0]
 
 
+def ffmpeg_to_float(ffmpeg: str, path: str, threads: int, width: int, height: int, frames: int) -> torch.Tensor:
+    """The command line's rgb24, one frame at a time into a reused buffer, then into a float IMAGE."""
+    images = torch.empty((frames, height, width, 3), dtype=torch.float32)
+    codes = np.empty((height, width, 3), np.uint8)
+    view = memoryview(codes).cast("B")
+    cmd = [ffmpeg, "-v", "error", "-threads", str(threads), "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE) as proc:
+        for index in range(frames):
+            filled = 0
+            while filled < len(view):
+                got = proc.stdout.readinto(view[filled:])
+                if not got:
+                    raise RuntimeError(f"ffmpeg ended after {index} of {frames} frames of {path}")
+                filled += got
+            np.multiply(codes, np.float32(1 / 255), out=images[index].numpy())
+        proc.stdout.read()
+    return images
+
+
+def float_floor(width: int, height: int, frames: int, workers: int = 1) -> torch.Tensor:
+    """Only the float IMAGE's writes: one frame's codes into every slot of a fresh tensor, on ``workers`` threads."""
+    codes = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    images = torch.empty((frames, height, width, 3), dtype=torch.float32)
+
+    def fill(first: int) -> None:
+        for index in range(first, frames, workers):
+            np.multiply(codes, np.float32(1 / 255), out=images[index].numpy())
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(fill, range(workers)))
+    return images
+
+
 def median_fps(cases: dict, frames: int, repeats: int) -> dict:
+    """Frames per second of each case, median of ``repeats`` rounds; the first case rotates per round."""
     times: dict = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, fn in cases.items():
+    names = list(cases)
+    for round_index in range(repeats):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn = cases[name]
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -149,9 +197,12 @@ def main() -> None:
     clips = [("h264 512x512 yuv420p", 512, 512, args.frames_512, "yuv420p"),
              ("h264 1920x1080 yuv420p", 1920, 1080, args.frames_1080, "yuv420p"),
              ("h264 512x512 yuv444p10le", 512, 512, max(1, args.frames_512 // 2), "yuv444p10le")]
-    header = (f"{'file':26} {'frames':>6} {'thr':>4} {'ffmpeg CLI':>10} {'ff same rnd':>11} {'ours uint8':>10} "
-              f"{'ours float':>10} {'plain float':>11} {'uint8/ff':>8} {'float/ff':>8} {'same bytes':>10}")
-    print(header)
+    columns = [("ff", "ffmpeg CLI"), ("ff same", "ff same rnd"), ("ff float", "ff->float"), ("uint8", "ours uint8"),
+               ("float", "ours float"), ("plain", "plain float"),
+               ("floor 1", "floor 1 thr"), ("floor n", f"floor {os.cpu_count() or 1} thr")]
+    ratios = [("uint8", "ff", "uint8/ff"), ("float", "ff", "float/ff"), ("float", "ff float", "float/ff->float")]
+    print(f"{'file':26} {'frames':>6} {'thr':>7} " + " ".join(f"{title:>11}" for _, title in columns) + " "
+          + " ".join(f"{title:>15}" for *_, title in ratios) + f" {'same bytes':>10}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, width, height, count, pix in clips:
             path = os.path.join(tmp, f"{pix}_{width}x{height}.mp4")
@@ -167,22 +218,22 @@ def main() -> None:
                 if ffmpeg:
                     cases["ff"] = lambda: ffmpeg_decode(ffmpeg, path, threads)
                     cases["ff same"] = lambda: ffmpeg_decode(ffmpeg, path, threads, same_rounding_filter(height))
+                    cases["ff float"] = lambda: ffmpeg_to_float(ffmpeg, path, threads, width, height, count)
                 cases["uint8"] = lambda: load_video(path, threads=threads, integer=True)
                 cases["float"] = lambda: load_video(path, threads=threads)
                 cases["plain"] = lambda: plain_float(path, threads)
+                cases["floor 1"] = lambda: float_floor(width, height, count)
+                cases["floor n"] = lambda: float_floor(width, height, count, os.cpu_count() or 1)
                 fps = median_fps(cases, count, repeats)
-
-                def cell(key, width=10):
-                    return f"{fps[key]:{width}.0f}" if key in fps else f"{'-':>{width}}"
-
-                def ratio(key):
-                    return f"{fps[key] / fps['ff']:7.2f}x" if "ff" in fps else f"{'-':>8}"
-
+                cells = [f"{fps[key]:11.0f}" if key in fps else f"{'-':>11}" for key, _ in columns]
+                cells += [f"{fps[top] / fps[bottom]:14.2f}x" if bottom in fps else f"{'-':>15}"
+                          for top, bottom, _ in ratios]
                 shown = "default" if threads == 0 else str(threads)
-                print(f"{name:26} {count:6d} {shown:>4} {cell('ff')} {cell('ff same', 11)} {cell('uint8')} "
-                      f"{cell('float')} {cell('plain', 11)} {ratio('uint8')} {ratio('float')} {same:>10}", flush=True)
+                print(f"{name:26} {count:6d} {shown:>7} " + " ".join(cells) + f" {same:>10}", flush=True)
     print("\nthr: decoder threads (ffmpeg -threads, our threads=); default = FFmpeg's choice, one per core.")
     print("The 10-bit clip: ours reads 16 bits per channel (uint8 column: uint16 codes), ffmpeg writes rgb24.")
+    print("floor: writing the float IMAGE alone (no decoding) on 1 thread (as ff->float does) and on one thread\n"
+          "per core (as ours does); the same for both thr rows.")
 
 
 if __name__ == "__main__":

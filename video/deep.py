@@ -13,8 +13,6 @@ from typing import Optional
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from .swscale import one_thread
-
 # Luma weights (Kr, Kb) by AVColorSpace: BT.709, FCC, BT.601 (470BG, 170M), SMPTE 240M, BT.2020.
 _WEIGHTS = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),
             7: (0.212, 0.087), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
@@ -38,10 +36,9 @@ def deep_frame_to_rgb(frame, size: tuple[int, int], alpha: bool,
     if fmt.is_rgb or fmt.name.startswith(("gray", "ya")):
         packed = "rgba64le" if alpha else "rgb48le"
         return reformatter.reformat(frame, width=width, height=height, format=packed,
-                                    interpolation=interpolation, **one_thread()).to_ndarray()
+                                    interpolation=interpolation).to_ndarray()
     planar = "yuva444p16le" if alpha else "yuv444p16le"
-    yuv = reformatter.reformat(frame, width=width, height=height, format=planar, interpolation=interpolation,
-                               **one_thread())
+    yuv = reformatter.reformat(frame, width=width, height=height, format=planar, interpolation=interpolation)
     planes = [_plane(p, height, width) for p in yuv.planes]
     rgb = _yuv_to_rgb(planes[0], planes[1], planes[2], frame, bits=fmt.components[0].bits)
     if alpha:

@@ -7,8 +7,6 @@ import numpy as np
 import torch
 from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
-from .swscale import one_thread
-
 # Reading (and resizing): full-resolution chroma plus accurate rounding; swscale's
 # defaults shift the mean colour by about 1/255 and cost several dB of PSNR.
 # (Writing converts float RGB to YUV itself: see yuv.YuvConverter.)
@@ -77,7 +75,7 @@ def _converted(frame, size: tuple[int, int], out_format: str, reformatter: Optio
     if reformatter is None:
         reformatter = VideoReformatter()
     return reformatter.reformat(frame, width=width, height=height, format=out_format, interpolation=interpolation,
-                                **kwargs, **one_thread())
+                                **kwargs)
 
 
 def stack_uint8(frames: list) -> torch.Tensor:

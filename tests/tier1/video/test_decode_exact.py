@@ -229,13 +229,3 @@ def test_frame_store_survives_an_absurd_expected_count():
         store.put(i, f)
     images, _ = store.result(3)
     assert torch.equal(images, torch.from_numpy(np.stack(frames) * np.float32(1 / 255)))
-
-
-@pytest.mark.parametrize("version, expected", [("14.2.0", {}), ("16.0.1", {}), ("17.0.0", {"threads": 1}),
-                                               ("18.1.2", {"threads": 1})])
-def test_swscale_is_kept_on_the_worker_thread_where_pyav_would_slice_it(monkeypatch, version, expected):
-    """PyAV 17+ slices each reformat over every core unless told otherwise; older PyAV rejects ``threads``."""
-    from steadyframe.video.swscale import one_thread
-
-    monkeypatch.setattr(av, "__version__", version)
-    assert one_thread() == expected

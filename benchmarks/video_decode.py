@@ -22,7 +22,7 @@ core), frames per second of:
   the command line (as VideoHelperSuite's is) must do to hand ComfyUI the same tensor;
 - ``floor 1 thr`` / ``floor N thr``: no decoding at all, only writing the float IMAGE: one frame's
   codes, already in memory, multiplied into every slot of a freshly allocated tensor, on one thread
-  (as ``ffmpeg -> float`` writes) and on one thread per core (as ours writes). Any loader that
+  (as ``ffmpeg -> float`` writes) and on as many threads as Load Video's conversion workers. Any loader that
   returns a float IMAGE pays this; how much it costs depends on the machine's memory far more
   than on the decoder (it is what makes the float columns move between runs on a VM).
 
@@ -55,6 +55,7 @@ from _pack import import_pack, machine_line  # noqa: E402
 
 import_pack()
 from steadyframe.video import load_video  # noqa: E402
+from steadyframe.video.decode import _CONVERT_WORKERS as CONVERT_WORKERS  # noqa: E402
 from steadyframe.video.pixels import frame_to_array, read_layout, stack_pixels  # noqa: E402
 
 SAME_ROUNDING = "bilinear+accurate_rnd+full_chroma_int"
@@ -199,7 +200,7 @@ def main() -> None:
              ("h264 512x512 yuv444p10le", 512, 512, max(1, args.frames_512 // 2), "yuv444p10le")]
     columns = [("ff", "ffmpeg CLI"), ("ff same", "ff same rnd"), ("ff float", "ff->float"), ("uint8", "ours uint8"),
                ("float", "ours float"), ("plain", "plain float"),
-               ("floor 1", "floor 1 thr"), ("floor n", f"floor {os.cpu_count() or 1} thr")]
+               ("floor 1", "floor 1 thr"), ("floor n", f"floor {CONVERT_WORKERS} thr")]
     ratios = [("uint8", "ff", "uint8/ff"), ("float", "ff", "float/ff"), ("float", "ff float", "float/ff->float")]
     print(f"{'file':26} {'frames':>6} {'thr':>7} " + " ".join(f"{title:>11}" for _, title in columns) + " "
           + " ".join(f"{title:>15}" for *_, title in ratios) + f" {'same bytes':>10}")
@@ -223,7 +224,7 @@ def main() -> None:
                 cases["float"] = lambda: load_video(path, threads=threads)
                 cases["plain"] = lambda: plain_float(path, threads)
                 cases["floor 1"] = lambda: float_floor(width, height, count)
-                cases["floor n"] = lambda: float_floor(width, height, count, os.cpu_count() or 1)
+                cases["floor n"] = lambda: float_floor(width, height, count, CONVERT_WORKERS)
                 fps = median_fps(cases, count, repeats)
                 cells = [f"{fps[key]:11.0f}" if key in fps else f"{'-':>11}" for key, _ in columns]
                 cells += [f"{fps[top] / fps[bottom]:14.2f}x" if bottom in fps else f"{'-':>15}"
@@ -232,8 +233,8 @@ def main() -> None:
                 print(f"{name:26} {count:6d} {shown:>7} " + " ".join(cells) + f" {same:>10}", flush=True)
     print("\nthr: decoder threads (ffmpeg -threads, our threads=); default = FFmpeg's choice, one per core.")
     print("The 10-bit clip: ours reads 16 bits per channel (uint8 column: uint16 codes), ffmpeg writes rgb24.")
-    print("floor: writing the float IMAGE alone (no decoding) on 1 thread (as ff->float does) and on one thread\n"
-          "per core (as ours does); the same for both thr rows.")
+    print("floor: writing the float IMAGE alone (no decoding) on 1 thread (as ff->float does) and on as many\n"
+          "threads as Load Video converts on; the same for both thr rows.")
 
 
 if __name__ == "__main__":

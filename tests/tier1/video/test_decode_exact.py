@@ -7,6 +7,8 @@ that may change a single value: every frame must equal the plain per-frame conve
 own ``scale`` filter (what the ffmpeg command line runs) gives with the same flags
 (bilinear + accurate_rnd + full_chroma_int, limited -> full range, BT.601, MPEG-2 chroma siting).
 """
+import math
+import mmap
 import os
 import re
 import sys
@@ -187,8 +189,11 @@ def test_populating_a_slot_faults_in_exactly_that_slot():
     """A frame's slot is made resident in one call before it is written; its neighbours are not touched."""
     from steadyframe.video.frame_store import populate
 
-    # 48 MB: above glibc's largest mmap threshold (32 MB), so fresh pages, never touched
-    frames = torch.empty((4, 1024, 1024, 3))
+    # An anonymous mapping of its own: fresh pages for certain. torch.empty may reuse a freed,
+    # already resident heap region late in a long test run (CI saw 0 bytes grow that way).
+    shape = (4, 1024, 1024, 3)
+    mapping = mmap.mmap(-1, math.prod(shape) * 4)
+    frames = torch.frombuffer(mapping, dtype=torch.float32).view(shape)
     before = _resident_bytes()
     populate(frames[1])
     grown = _resident_bytes() - before

@@ -56,7 +56,7 @@ from _pack import import_pack, machine_line  # noqa: E402
 import_pack()
 from steadyframe.video import load_video  # noqa: E402
 from steadyframe.video.decode import _CONVERT_WORKERS as CONVERT_WORKERS  # noqa: E402
-from steadyframe.video.pixels import frame_to_array, read_layout, stack_pixels  # noqa: E402
+from steadyframe.video.pixels import frame_to_array, read_layout, stack_pixels, write_pixels  # noqa: E402
 
 SAME_ROUNDING = "bilinear+accurate_rnd+full_chroma_int"
 
@@ -143,7 +143,7 @@ def ffmpeg_to_float(ffmpeg: str, path: str, threads: int, width: int, height: in
                 if not got:
                     raise RuntimeError(f"ffmpeg ended after {index} of {frames} frames of {path}")
                 filled += got
-            np.multiply(codes, np.float32(1 / 255), out=images[index].numpy())
+            write_pixels(codes, index, images, None)
         proc.stdout.read()
     return images
 
@@ -155,7 +155,7 @@ def float_floor(width: int, height: int, frames: int, workers: int = 1) -> torch
 
     def fill(first: int) -> None:
         for index in range(first, frames, workers):
-            np.multiply(codes, np.float32(1 / 255), out=images[index].numpy())
+            write_pixels(codes, index, images, None)
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(fill, range(workers)))
